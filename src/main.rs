@@ -1,1 +1,264 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! `truce`: the command-line front of the truce crates. Kept thin: each subcommand parses its
+//! arguments, calls a library crate, and prints the result (human-readable, or `--json`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use truce_model::agreement::{self, DirResolver};
+use truce_model::keys::PrivateKey;
+use truce_server::datadir::DataDir;
+
+#[derive(Parser)]
+#[command(
+    name = "truce",
+    version,
+    about = "Ceasefire monitoring, verification and enforcement"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory with fresh log and operator keys.
+    Init(InitArgs),
+    /// Run the server (initialising the data directory first if it does not exist).
+    Serve(ServeArgs),
+    /// Key management.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Agreement documents.
+    #[command(subcommand)]
+    Agreement(AgreementCommand),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The data directory to create (must not exist or be empty).
+    dir: PathBuf,
+    /// The log's origin, e.g. `truce.example/donbas` (names the log in checkpoints).
+    #[arg(long)]
+    origin: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The data directory.
+    #[arg(long, default_value = "truce-data")]
+    data: PathBuf,
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Origin to use if the data directory has to be created.
+    #[arg(long, default_value = "truce.localhost/log")]
+    origin: String,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate an Ed25519 key; writes the private key file and prints the verifier key.
+    Generate {
+        /// Key name (no spaces or '+'), e.g. `osce.example/patrol-7`.
+        #[arg(long)]
+        name: String,
+        /// Where to write the private key (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgreementCommand {
+    /// Validate an agreement document and the files it references; report every problem.
+    Check {
+        /// The agreement's TOML file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Key(KeyCommand::Generate { name, out }) => {
+            key_generate(&name, &out).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("truce: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(args: InitArgs) -> Result<()> {
+    let dir = DataDir::init(&args.dir, &args.origin)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "dir": args.dir,
+                "origin": dir.config.origin,
+                "log_vkey": dir.log_key.verifier().to_string(),
+                "operator_vkey": dir.operator_key.verifier().to_string(),
+            })
+        );
+    } else {
+        println!("initialised {}", args.dir.display());
+        println!("log vkey:      {}", dir.log_key.verifier());
+        println!("operator vkey: {}", dir.operator_key.verifier());
+    }
+    Ok(())
+}
+
+fn key_generate(name: &str, out: &Path) -> Result<()> {
+    let key = PrivateKey::generate(name)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(out).with_context(|| {
+        format!(
+            "creating {} (existing key files are never overwritten)",
+            out.display()
+        )
+    })?;
+    f.write_all((key.encode() + "\n").as_bytes())?;
+    f.sync_all()?;
+    println!("{}", key.verifier());
+    Ok(())
+}
+
+fn agreement_check(file: &Path, json: bool) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let name = file.display().to_string();
+    match agreement::check(&name, &text, &DirResolver::new(base)) {
+        Ok(a) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "id": a.id, "parties": a.parties.len(),
+                        "required_consents": a.required_consents(), "zones": a.zones.len(),
+                        "rules": a.rules.len(), "milestones": a.milestones.len(),
+                        "escalation_levels": a.escalation.len()})
+                );
+            } else {
+                println!(
+                    "{name}: ok: agreement {} ({:?}): {} parties, consent required from {}; {} zones, {} rules, {} milestones, {} escalation levels",
+                    a.id,
+                    a.title,
+                    a.parties.len(),
+                    a.required_consents().join(", "),
+                    a.zones.len(),
+                    a.rules.len(),
+                    a.milestones.len(),
+                    a.escalation.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            if json {
+                let items: Vec<_> = problems
+                    .iter()
+                    .map(|p| serde_json::json!({"file": p.file, "line": p.line, "field": p.field, "message": p.message}))
+                    .collect();
+                println!("{}", serde_json::json!({"ok": false, "problems": items}));
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!("{name}: {} problem(s)", problems.len());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = if args.data.join("truce.toml").exists() {
+        DataDir::open(&args.data)?
+    } else {
+        let dir = DataDir::init(&args.data, &args.origin)?;
+        eprintln!(
+            "initialised {} (origin {})",
+            args.data.display(),
+            args.origin
+        );
+        dir
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let store = truce_store_sqlite::SqliteStore::open(&dir.store_path())
+            .await
+            .with_context(|| format!("opening {}", dir.store_path().display()))?;
+        let app = truce_server::AppState::start(Arc::new(store), &dir)
+            .await
+            .context("rebuilding the state from the log")?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "truce {} listening on http://{addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("log vkey:      {}", dir.log_key.verifier());
+        println!("operator vkey: {}", dir.operator_key.verifier());
+        std::io::stdout().flush()?;
+        truce_server::serve(listener, app, shutdown_signal()).await?;
+        eprintln!("truce: stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,2 +1,136 @@
 #![forbid(unsafe_code)]
-//! truce-engine
+//! Derived state as a pure function of the log.
+//!
+//! The engine is the one place that decides what an entry means: whether it may be logged at all
+//! ([`State::admit`]: signatures, accreditation, roles, references), and what it changes once it is
+//! logged ([`State::apply`]). It does no I/O — files an agreement references arrive through a
+//! [`truce_model::agreement::Resolver`], times arrive as each leaf's log time — so the live server
+//! and `truce replay` run exactly the same code over the same entries and reach the same state.
+//!
+//! Invariants:
+//! - `apply` is only ever called with what `admit` returned for the same state, in log order;
+//! - state depends on entries and their log times only, never on the wall clock;
+//! - an entry that was admitted once is admitted again on replay (replay refusing an entry means
+//!   the store was tampered with or the code changed incompatibly; both are reported, not hidden).
+
+mod admit;
+mod agreements;
+mod keys;
+
+pub use admit::{Admitted, Effect, Refusal};
+pub use agreements::{
+    AgreementRecord, AgreementStatus, AgreementView, ConsentView, PartyView, ProposedVersion,
+    VersionRecord, VersionView, rfc3339,
+};
+pub use keys::KeyRecord;
+
+use std::collections::BTreeMap;
+
+use truce_model::entry::Role;
+use truce_model::keys::VerifierKey;
+
+/// The derived state after some prefix of the log.
+#[derive(Debug, Clone)]
+pub struct State {
+    keys: BTreeMap<String, KeyRecord>,
+    agreements: BTreeMap<String, AgreementRecord>,
+    size: u64,
+    last_time_ms: i64,
+}
+
+impl State {
+    /// The state of an empty log whose operator key is `operator` (set at `truce init`; it is
+    /// accredited from the start, because someone has to accredit everybody else).
+    pub fn new(operator: VerifierKey) -> State {
+        let mut keys = BTreeMap::new();
+        keys.insert(
+            operator.signer_id(),
+            KeyRecord::bootstrap(operator, vec![Role::Operator], "mission"),
+        );
+        State {
+            keys,
+            agreements: BTreeMap::new(),
+            size: 0,
+            last_time_ms: 0,
+        }
+    }
+
+    /// Number of entries applied.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Log time of the last entry applied (ms since the epoch; 0 for an empty log).
+    pub fn last_time_ms(&self) -> i64 {
+        self.last_time_ms
+    }
+
+    /// The key accredited under `signer_id` (`name+keyid`), if any (revoked keys included).
+    pub fn key(&self, signer_id: &str) -> Option<&KeyRecord> {
+        self.keys.get(signer_id)
+    }
+
+    /// All keys ever accredited, by signer id.
+    pub fn keys(&self) -> impl Iterator<Item = &KeyRecord> {
+        self.keys.values()
+    }
+
+    /// The agreement `id`.
+    pub fn agreement(&self, id: &str) -> Option<&AgreementRecord> {
+        self.agreements.get(id)
+    }
+
+    /// All agreements, by id.
+    pub fn agreements(&self) -> impl Iterator<Item = &AgreementRecord> {
+        self.agreements.values()
+    }
+
+    /// Records an admitted entry logged at `index` with log time `time_ms`.
+    pub fn apply(&mut self, admitted: Admitted, index: u64, time_ms: i64) {
+        debug_assert_eq!(index, self.size, "entries are applied in log order");
+        match admitted.effect {
+            Effect::Accredit(record) => {
+                let record = *record;
+                let id = record.vkey.signer_id();
+                match self.keys.get_mut(&id) {
+                    Some(existing) => existing.reaccredit(record, index),
+                    None => {
+                        self.keys.insert(id, record.accredited_at(index));
+                    }
+                }
+            }
+            Effect::Revoke(signer_id) => {
+                if let Some(k) = self.keys.get_mut(&signer_id) {
+                    k.revoked_at = Some(index);
+                }
+            }
+            Effect::Propose(version) => {
+                let version = *version;
+                let id = version.agreement.id.clone();
+                self.agreements
+                    .entry(id.clone())
+                    .or_insert_with(|| AgreementRecord::new(id))
+                    .versions
+                    .push(version.logged(admitted.id.clone(), index, time_ms));
+            }
+            Effect::Consent {
+                agreement,
+                version,
+                party,
+            } => {
+                if let Some(v) = self
+                    .agreements
+                    .get_mut(&agreement)
+                    .and_then(|a| a.version_mut(version))
+                {
+                    v.record_consent(party, admitted.id.clone(), index, time_ms);
+                }
+            }
+        }
+        self.size = index + 1;
+        self.last_time_ms = self.last_time_ms.max(time_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests;

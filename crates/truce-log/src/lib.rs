@@ -1,2 +1,8 @@
 #![forbid(unsafe_code)]
-//! truce-log
+//! The ledger: what is logged for each entry, and (as it lands) the RFC 6962 Merkle tree, C2SP
+//! checkpoints, tiles and witness protocol.
+//!
+//! Data flows one way: a submitted envelope becomes a [`leaf::Leaf`] with its log time, the leaf's
+//! hash goes into the tree, and everything derived (the engine's state) is recomputed from leaves.
+
+pub mod leaf;

@@ -1,2 +1,450 @@
 #![forbid(unsafe_code)]
-//! truce-store-sqlite
+//! The embedded truce store: one SQLite file in the data directory (DESIGN
+//! §9), implementing [`truce_store::Store`].
+//!
+//! # Durability
+//!
+//! DESIGN §7 acknowledges an entry only once it survives power loss. The
+//! database runs in WAL mode with `synchronous=FULL`: every commit fsyncs the
+//! write-ahead log before `COMMIT` returns, so when [`Store::append`] or
+//! [`Store::put_blob`] returns `Ok`, the data is on stable storage
+//! (`fullfsync` is also requested, which matters on macOS only). WAL also lets
+//! readers run concurrently with the writer, each seeing a committed snapshot.
+//! [`SqliteStore::open`] refuses a file that does not end up in WAL mode (for
+//! example on a file system without shared memory support).
+//!
+//! # Invariants and where they are enforced
+//!
+//! * **Dense indexes.** `append` runs in one `BEGIN IMMEDIATE` transaction
+//!   (taking the write lock up front, so the size it reads cannot change
+//!   before it commits), checks `first_index == size` and inserts at
+//!   `first_index..`. A schema trigger additionally rejects any insert whose
+//!   `idx` is not the current size, and `open` checks that the stored indexes
+//!   are exactly `0..count`.
+//! * **Append-only.** Triggers abort every `UPDATE` and `DELETE` on
+//!   `entries`, and any insert that would reuse an `entry_id` (which also
+//!   closes the `INSERT OR REPLACE` back door). `open` refuses a database
+//!   whose triggers are missing.
+//! * **All-or-nothing.** A rejected batch rolls back: nothing of it is
+//!   visible, ever.
+//! * **One writer.** Writes go through a pool of exactly one connection, so
+//!   they are serialized in-process and never fight over SQLite's write lock;
+//!   the busy timeout covers other processes (such as a `truce replay`
+//!   reading the same file). Reads use a separate small pool of `query_only`
+//!   connections.
+//! * **No panics on disk data.** Every value read back is checked (index
+//!   non-negative, hash 32 bytes, ranges without gaps); violations come back
+//!   as [`StoreError::Corrupt`].
+//!
+//! The schema lives in `migrations/` and is embedded with `sqlx::migrate!()`;
+//! queries are plain runtime `sqlx::query()` calls.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+use truce_store::{NewEntry, Store, StoreError, StoredEntry};
+
+/// The embedded schema (`migrations/`).
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The most entries one [`Store::entries`] call returns.
+pub const MAX_ENTRIES_PER_READ: u32 = 10_000;
+
+/// How many pooled read connections to keep at most.
+const READERS: u32 = 4;
+
+/// How long a statement waits for a lock held by another connection or
+/// process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write waits for the single writer connection (held by other
+/// writes in this process) before failing.
+const WRITER_WAIT: Duration = Duration::from_secs(60);
+
+/// The triggers that make `entries` append-only; `open` checks they exist.
+const REQUIRED_TRIGGERS: [&str; 3] = [
+    "entries_insert_at_end",
+    "entries_no_update",
+    "entries_no_delete",
+];
+
+/// The columns of an entry row, in [`stored_entry`]'s order.
+macro_rules! select_entries {
+    () => {
+        "SELECT idx, entry_id, kind, signer, time_ms, leaf, leaf_hash FROM entries"
+    };
+}
+
+/// The SQLite implementation of [`Store`]. Cheap to clone (the pools are
+/// shared); usually held as `Arc<dyn Store>`.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// Exactly one connection: all writes, serialized.
+    writer: SqlitePool,
+    /// Read-only (`query_only`) connections for all reads.
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating the file (not its directory) if
+    /// missing, and migrates the schema to the current version.
+    ///
+    /// Fails with [`StoreError::Corrupt`] if the stored indexes are not
+    /// dense or the append-only triggers are missing, and with
+    /// [`StoreError::Backend`] if the file cannot be opened, migrated, or put
+    /// in WAL mode.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("fullfsync", "ON")
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(WRITER_WAIT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+
+        let readers = async {
+            Self::check_and_migrate(&writer, path).await?;
+            // Readers open after the writer has created the file and switched
+            // it to WAL (a persistent property of the file).
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .connect_with(base.pragma("query_only", "ON"))
+                .await
+                .map_err(|e| {
+                    StoreError::Backend(format!("opening readers on {}: {e}", path.display()))
+                })
+        };
+        match readers.await {
+            Ok(readers) => {
+                tracing::debug!(path = %path.display(), "opened SQLite store");
+                Ok(SqliteStore { writer, readers })
+            }
+            Err(e) => {
+                writer.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Migrates, then checks WAL mode, the triggers and index density.
+    async fn check_and_migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(writer)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
+
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(writer)
+            .await
+            .map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "{} is in journal mode {mode:?}, not WAL (does the file system support it?)",
+                path.display()
+            )));
+        }
+
+        let triggers: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+                .fetch_all(writer)
+                .await
+                .map_err(backend)?;
+        for required in REQUIRED_TRIGGERS {
+            if !triggers.iter().any(|t| t == required) {
+                return Err(StoreError::Corrupt(format!(
+                    "trigger {required} is missing: entries are no longer append-only"
+                )));
+            }
+        }
+
+        // Dense indexes: exactly 0..count. One scan of the smallest index at
+        // open; afterwards the transaction check and trigger keep it so.
+        let row = sqlx::query("SELECT COUNT(*), MIN(idx), MAX(idx) FROM entries")
+            .fetch_one(writer)
+            .await
+            .map_err(backend)?;
+        let count: i64 = row.try_get(0).map_err(decode)?;
+        let min: Option<i64> = row.try_get(1).map_err(decode)?;
+        let max: Option<i64> = row.try_get(2).map_err(decode)?;
+        match (min, max) {
+            (None, None) if count == 0 => Ok(()),
+            (Some(0), Some(max)) if max.checked_add(1) == Some(count) => Ok(()),
+            _ => Err(StoreError::Corrupt(format!(
+                "entry indexes are not dense: {count} entries, min {min:?}, max {max:?}"
+            ))),
+        }
+    }
+
+    /// Closes all connections (checkpointing the WAL). Later calls fail
+    /// with [`StoreError::Backend`].
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+
+    /// The log size as seen by `conn` (inside a transaction, by that transaction).
+    async fn size_on(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM entries")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
+        size_from_max(max)
+    }
+}
+
+/// The size of a log whose largest index is `max`.
+fn size_from_max(max: Option<i64>) -> Result<u64, StoreError> {
+    match max {
+        None => Ok(0),
+        Some(max) => u64::try_from(max)
+            .ok()
+            .and_then(|m| m.checked_add(1))
+            .ok_or_else(|| StoreError::Corrupt(format!("largest entry index is {max}"))),
+    }
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// A value that does not decode is bad data on disk; anything else is the backend.
+fn decode(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => backend(other),
+    }
+}
+
+/// Converts a row of [`select_entries!`] into an entry, checking every value.
+fn stored_entry(row: &SqliteRow) -> Result<StoredEntry, StoreError> {
+    let idx: i64 = row.try_get("idx").map_err(decode)?;
+    let index = u64::try_from(idx)
+        .map_err(|_| StoreError::Corrupt(format!("negative entry index {idx}")))?;
+    let hash: Vec<u8> = row.try_get("leaf_hash").map_err(decode)?;
+    let leaf_hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "entry {index}: leaf_hash has {} bytes, not 32",
+            hash.len()
+        ))
+    })?;
+    Ok(StoredEntry {
+        index,
+        entry_id: row.try_get("entry_id").map_err(decode)?,
+        kind: row.try_get("kind").map_err(decode)?,
+        signer: row.try_get("signer").map_err(decode)?,
+        time_ms: row.try_get("time_ms").map_err(decode)?,
+        leaf: row.try_get("leaf").map_err(decode)?,
+        leaf_hash,
+    })
+}
+
+/// Maps a failed insert of `entry`: a clash on `entry_id` (the UNIQUE
+/// constraint or the append-only trigger) is a duplicate, the rest is the backend.
+fn insert_error(e: sqlx::Error, entry: &NewEntry) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.message().contains("entry_id") => {
+            StoreError::DuplicateEntryId(entry.entry_id.clone())
+        }
+        _ => backend(e),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError> {
+        // IMMEDIATE: take the write lock now, so that the size checked below
+        // is still the size when we commit. Dropping `tx` on any early return
+        // rolls the whole batch back.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let size = Self::size_on(&mut tx).await?;
+        if first_index != size {
+            return Err(StoreError::SizeMismatch {
+                expected: first_index,
+                actual: size,
+            });
+        }
+        let mut seen = HashSet::with_capacity(entries.len());
+        for e in entries {
+            if !seen.insert(e.entry_id.as_str()) {
+                return Err(StoreError::DuplicateEntryId(e.entry_id.clone()));
+            }
+        }
+        for (offset, e) in (0u64..).zip(entries) {
+            let idx = first_index
+                .checked_add(offset)
+                .and_then(|i| i64::try_from(i).ok())
+                .ok_or_else(|| StoreError::Backend("the log is full (index overflow)".into()))?;
+            sqlx::query(
+                "INSERT INTO entries (idx, entry_id, kind, signer, time_ms, leaf, leaf_hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(idx)
+            .bind(e.entry_id.as_str())
+            .bind(e.kind.as_str())
+            .bind(e.signer.as_str())
+            .bind(e.time_ms)
+            .bind(e.leaf.as_slice())
+            .bind(e.leaf_hash.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| insert_error(err, e))?;
+        }
+        // With WAL + synchronous=FULL, COMMIT returns after the fsync.
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn size(&self) -> Result<u64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM entries")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(backend)?;
+        size_from_max(max)
+    }
+
+    async fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        let Ok(idx) = i64::try_from(index) else {
+            return Ok(None); // beyond any index SQLite can hold
+        };
+        let row = sqlx::query(concat!(select_entries!(), " WHERE idx = ?"))
+            .bind(idx)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(stored_entry).transpose()
+    }
+
+    async fn entry_by_id(&self, entry_id: &str) -> Result<Option<StoredEntry>, StoreError> {
+        let row = sqlx::query(concat!(select_entries!(), " WHERE entry_id = ?"))
+            .bind(entry_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(stored_entry).transpose()
+    }
+
+    async fn entries(&self, start: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
+        let limit = limit.min(MAX_ENTRIES_PER_READ);
+        let Ok(first) = i64::try_from(start) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            select_entries!(),
+            " WHERE idx >= ? ORDER BY idx LIMIT ?"
+        ))
+        .bind(first)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, row) in (start..).zip(&rows) {
+            let entry = stored_entry(row)?;
+            if entry.index != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "entry indexes are not dense: expected {expected}, found {}",
+                    entry.index
+                )));
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    async fn put_blob(&self, sha256: [u8; 32], bytes: &[u8]) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO blobs (sha256, bytes) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256.as_slice())
+        .bind(bytes)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn blob(&self, sha256: [u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = ?")
+            .bind(sha256.as_slice())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(decode)
+    }
+
+    async fn has_blob(&self, sha256: [u8; 32]) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE sha256 = ?")
+            .bind(sha256.as_slice())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection settings that durability depends on are in force.
+    #[tokio::test]
+    async fn pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("truce.db"))
+            .await
+            .expect("open");
+        for (pool, name) in [(&store.writer, "writer"), (&store.readers, "reader")] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .expect("journal_mode");
+            assert_eq!(mode, "wal", "{name}");
+            for (sql, want) in [
+                ("PRAGMA synchronous", 2), // FULL
+                ("PRAGMA foreign_keys", 1),
+                ("PRAGMA busy_timeout", 10_000),
+            ] {
+                let got: i64 = sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql);
+                assert_eq!(got, want, "{name}: {sql}");
+            }
+        }
+        let query_only: i64 = sqlx::query_scalar("PRAGMA query_only")
+            .fetch_one(&store.readers)
+            .await
+            .expect("query_only");
+        assert_eq!(query_only, 1, "readers are query-only");
+        let err = sqlx::query("INSERT INTO blobs (sha256, bytes) VALUES (zeroblob(32), x'')")
+            .execute(&store.readers)
+            .await;
+        assert!(err.is_err(), "readers must not write");
+        store.close().await;
+    }
+}

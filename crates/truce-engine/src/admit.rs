@@ -1,0 +1,372 @@
+//! Admission: may this envelope be logged, and what will it change?
+//!
+//! Checks run in the order of the HTTP contract's status codes, so that a client learns the most
+//! basic problem first: the envelope's shape (400), who signed it (401), whether that signer may
+//! submit this kind (403), and then every problem with the payload at once (422). Nothing here
+//! mutates the state; [`crate::State::apply`] does, once the entry is durably logged.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use truce_model::agreement::{self, Resolver, ZoneKind};
+use truce_model::dsse::{DsseError, Envelope};
+use truce_model::entry::{
+    AgreementPayload, ConsentPayload, FieldError, KeyPayload, Kind, Payload, Role,
+};
+
+use crate::State;
+use crate::agreements::ProposedVersion;
+use crate::keys::KeyRecord;
+
+/// Why an entry may not be logged. Each variant maps to one HTTP status of DESIGN §8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// 400: the envelope is not a well-formed truce envelope.
+    Malformed { pointer: String, message: String },
+    /// 401: a signature is by an unknown, revoked or expired key, or does not verify.
+    Unauthenticated(String),
+    /// 403: the signer's roles do not allow this kind of entry.
+    Forbidden(String),
+    /// 413: the envelope is larger than a leaf can hold.
+    TooLarge(String),
+    /// 422: the payload is invalid; every problem, by JSON pointer into the payload.
+    Invalid(Vec<FieldError>),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Malformed { pointer, message } => {
+                write!(f, "malformed envelope at {pointer:?}: {message}")
+            }
+            Refusal::Unauthenticated(m) | Refusal::Forbidden(m) | Refusal::TooLarge(m) => {
+                f.write_str(m)
+            }
+            Refusal::Invalid(errors) => {
+                let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                write!(f, "invalid payload: {}", parts.join("; "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl From<DsseError> for Refusal {
+    fn from(e: DsseError) -> Refusal {
+        match e {
+            DsseError::TooLarge { .. } => Refusal::TooLarge(e.to_string()),
+            DsseError::Malformed { pointer, message } => Refusal::Malformed { pointer, message },
+            DsseError::InvalidPayload { pointer, message } => {
+                Refusal::Invalid(vec![FieldError::new(pointer, message)])
+            }
+            other => Refusal::Malformed {
+                pointer: String::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+fn invalid(pointer: &str, message: impl Into<String>) -> Refusal {
+    Refusal::Invalid(vec![FieldError::new(pointer, message)])
+}
+
+/// An entry that passed admission, with what it will change.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The payload's `id`.
+    pub id: String,
+    pub kind: Kind,
+    /// The first signature's key, `name+keyid`: the entry's author.
+    pub signer: String,
+    pub effect: Effect,
+}
+
+/// What an admitted entry changes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Effect {
+    Accredit(Box<KeyRecord>),
+    Revoke(String),
+    Propose(Box<ProposedVersion>),
+    Consent {
+        agreement: String,
+        version: u32,
+        party: String,
+    },
+}
+
+impl State {
+    /// Decides whether `env`, to be logged at log time `time_ms`, may be logged. `resolver`
+    /// supplies the files an agreement document references (the server reads them from its blob
+    /// store; replay does the same).
+    pub fn admit(
+        &self,
+        env: &Envelope,
+        time_ms: i64,
+        resolver: &dyn Resolver,
+    ) -> Result<Admitted, Refusal> {
+        let kind_name = env.kind()?;
+        let Some(kind) = Kind::from_name(kind_name) else {
+            return Err(Refusal::Malformed {
+                pointer: "/payloadType".into(),
+                message: format!("unknown entry kind {kind_name:?}"),
+            });
+        };
+        let (id, obj) = env.payload_object()?;
+        let signer = self.authenticate(env, time_ms)?;
+
+        if matches!(kind, Kind::Key | Kind::Agreement) && !signer.has_role(Role::Operator) {
+            return Err(Refusal::Forbidden(format!(
+                "entries of kind {kind} must be signed by an operator key; {} has roles [{}]",
+                signer.vkey.signer_id(),
+                roles_list(&signer.roles)
+            )));
+        }
+        let payload = Payload::parse(kind, &obj).map_err(Refusal::Invalid)?;
+        let effect = match payload {
+            Payload::Key(p) => self.admit_key(p, time_ms)?,
+            Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
+            Payload::Consent(p) => self.admit_consent(p, signer)?,
+            _ => {
+                return Err(invalid(
+                    "",
+                    format!("entries of kind {kind} are not accepted"),
+                ));
+            }
+        };
+        Ok(Admitted {
+            id,
+            kind,
+            signer: signer.vkey.signer_id(),
+            effect,
+        })
+    }
+
+    /// Every signature must be by a key accredited and usable at `time_ms`, and must verify
+    /// strictly. Returns the first signer, the entry's author.
+    fn authenticate(&self, env: &Envelope, time_ms: i64) -> Result<&KeyRecord, Refusal> {
+        let msg = env.pae();
+        let mut seen = BTreeSet::new();
+        let mut first = None;
+        for (i, sig) in env.signatures().iter().enumerate() {
+            if !seen.insert(sig.keyid.as_str()) {
+                return Err(Refusal::Malformed {
+                    pointer: format!("/signatures/{i}/keyid"),
+                    message: format!("{} signs twice", sig.keyid),
+                });
+            }
+            let Some(key) = self.keys.get(&sig.keyid) else {
+                return Err(Refusal::Unauthenticated(format!(
+                    "signature {i}: key {:?} is not accredited in this log",
+                    sig.keyid
+                )));
+            };
+            if let Some(why) = key.unusable_at(time_ms) {
+                return Err(Refusal::Unauthenticated(format!("signature {i}: {why}")));
+            }
+            if key.vkey.verify(&msg, &sig.sig).is_err() {
+                return Err(Refusal::Unauthenticated(format!(
+                    "signature {i} by {} does not verify over the envelope's payload",
+                    sig.keyid
+                )));
+            }
+            first.get_or_insert(key);
+        }
+        first.ok_or_else(|| Refusal::Malformed {
+            pointer: "/signatures".into(),
+            message: "at least one signature is required".into(),
+        })
+    }
+
+    fn admit_key(&self, p: KeyPayload, time_ms: i64) -> Result<Effect, Refusal> {
+        let vkey = match &p {
+            KeyPayload::Accredit { vkey, .. } | KeyPayload::Revoke { vkey } => vkey,
+        };
+        let signer_id = vkey.signer_id();
+        let existing = self.keys.get(&signer_id);
+        if let Some(e) = existing {
+            if e.vkey != *vkey {
+                return Err(invalid(
+                    "/vkey",
+                    format!("a different key named {signer_id} is already accredited"),
+                ));
+            }
+            if e.accredited_at.is_none() {
+                return Err(invalid(
+                    "/vkey",
+                    "the log's own operator key is set by `truce init` and cannot be changed by entries",
+                ));
+            }
+            if let Some(i) = e.revoked_at {
+                return Err(invalid(
+                    "/vkey",
+                    format!(
+                        "{signer_id} was revoked at log index {i}; revocation is permanent, generate a new key"
+                    ),
+                ));
+            }
+        }
+        match p {
+            KeyPayload::Revoke { .. } => match existing {
+                None => Err(invalid(
+                    "/vkey",
+                    format!("{signer_id} is not accredited in this log"),
+                )),
+                Some(_) => Ok(Effect::Revoke(signer_id)),
+            },
+            KeyPayload::Accredit {
+                vkey,
+                roles,
+                affiliation,
+                reliability,
+                valid_until,
+            } => {
+                if let Some(t) = valid_until
+                    && t.as_millisecond() <= time_ms
+                {
+                    return Err(invalid("/valid_until", format!("{t} has already passed")));
+                }
+                Ok(Effect::Accredit(Box::new(KeyRecord {
+                    vkey,
+                    roles,
+                    affiliation,
+                    reliability,
+                    valid_until,
+                    accredited_at: None,
+                    revoked_at: None,
+                })))
+            }
+        }
+    }
+
+    fn admit_agreement(
+        &self,
+        p: AgreementPayload,
+        resolver: &dyn Resolver,
+    ) -> Result<Effect, Refusal> {
+        let mut errors = Vec::new();
+        let expected = self
+            .agreements
+            .get(&p.agreement)
+            .map_or(1, |a| a.latest_version() + 1);
+        if p.version != expected {
+            errors.push(FieldError::new(
+                "/version",
+                format!(
+                    "agreement {} is at version {}; the next version must be {expected}",
+                    p.agreement,
+                    expected - 1
+                ),
+            ));
+        }
+        let file = format!("{}.v{}.toml", p.agreement, p.version);
+        match agreement::check(&file, &p.document, resolver) {
+            Err(problems) => errors.extend(
+                problems
+                    .into_iter()
+                    .map(|pr| FieldError::new("/document", pr.to_string())),
+            ),
+            Ok(doc) => {
+                if doc.id != p.agreement {
+                    errors.push(FieldError::new(
+                        "/agreement",
+                        format!(
+                            "{:?} differs from the document's id {:?}",
+                            p.agreement, doc.id
+                        ),
+                    ));
+                }
+                let referenced: BTreeSet<&str> = doc
+                    .zones
+                    .iter()
+                    .filter_map(|z| match &z.kind {
+                        ZoneKind::Geometry { path, .. } => Some(path.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                for path in p.blobs.keys() {
+                    if !referenced.contains(path.as_str()) {
+                        errors.push(FieldError::new(
+                            format!("/blobs/{}", truce_model::json::escape_pointer(path)),
+                            "the document does not reference this file",
+                        ));
+                    }
+                }
+                if errors.is_empty() {
+                    let sha256 = hex::encode(Sha256::digest(p.document.as_bytes()));
+                    return Ok(Effect::Propose(Box::new(ProposedVersion {
+                        version: p.version,
+                        sha256,
+                        document: p.document,
+                        blobs: p.blobs,
+                        agreement: Arc::new(doc),
+                    })));
+                }
+            }
+        }
+        Err(Refusal::Invalid(errors))
+    }
+
+    fn admit_consent(&self, p: ConsentPayload, signer: &KeyRecord) -> Result<Effect, Refusal> {
+        let Some(a) = self.agreements.get(&p.agreement) else {
+            return Err(invalid(
+                "/agreement",
+                format!(
+                    "no agreement {:?} has been proposed in this log",
+                    p.agreement
+                ),
+            ));
+        };
+        let Some(v) = a.version(p.version) else {
+            return Err(invalid(
+                "/version",
+                format!(
+                    "agreement {} has no version {} (latest is {})",
+                    p.agreement,
+                    p.version,
+                    a.latest_version()
+                ),
+            ));
+        };
+        let Some(party) = v
+            .agreement
+            .parties
+            .iter()
+            .find(|party| party.key == signer.vkey)
+        else {
+            return Err(Refusal::Forbidden(format!(
+                "key {} is not the key of any party to agreement {} version {}",
+                signer.vkey.signer_id(),
+                p.agreement,
+                p.version
+            )));
+        };
+        if p.sha256 != v.sha256 {
+            return Err(invalid(
+                "/sha256",
+                format!(
+                    "does not match the text of agreement {} version {} (sha256 {})",
+                    p.agreement, p.version, v.sha256
+                ),
+            ));
+        }
+        Ok(Effect::Consent {
+            agreement: p.agreement,
+            version: p.version,
+            party: party.id.clone(),
+        })
+    }
+}
+
+fn roles_list(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,192 @@
+//! Strict JSON: like `serde_json::from_slice::<Value>`, but an object with a repeated key is an
+//! error instead of "the last one wins".
+//!
+//! Signed payloads are read by many implementations; if two of them could read different values
+//! from the same signed bytes, a signature would not pin down what was said. Refusing duplicate
+//! keys closes that gap. Depth is bounded by serde_json's recursion limit (128).
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// Why strict parsing failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StrictJsonError {
+    /// Not JSON (message from the parser, with line and column).
+    Syntax(String),
+    /// `key` appears twice in the object at `pointer`.
+    DuplicateKey { pointer: String, key: String },
+}
+
+impl fmt::Display for StrictJsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrictJsonError::Syntax(m) => write!(f, "{m}"),
+            StrictJsonError::DuplicateKey { pointer, key } => {
+                write!(f, "duplicate key {key:?} in the object at {pointer:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StrictJsonError {}
+
+/// Escapes a key for use in a JSON pointer (RFC 6901).
+pub fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+const DUP_MARKER: &str = "\u{0}truce-duplicate-key\u{0}";
+
+/// Parses `bytes` as one JSON value, refusing duplicate object keys.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Seed {
+        pointer: String::new(),
+    }
+    .deserialize(&mut de)
+    .map_err(|e| {
+        let m = e.to_string();
+        match m.strip_prefix(DUP_MARKER) {
+            Some(rest) => {
+                // rest = "<pointer>\0<key> at line …"
+                let (pointer, key) = rest.split_once('\u{0}').unwrap_or((rest, ""));
+                let key = key.rsplit_once(" at line ").map_or(key, |(k, _)| k);
+                StrictJsonError::DuplicateKey {
+                    pointer: pointer.to_string(),
+                    key: key.to_string(),
+                }
+            }
+            None => StrictJsonError::Syntax(m),
+        }
+    })?;
+    de.end()
+        .map_err(|e| StrictJsonError::Syntax(e.to_string()))?;
+    Ok(value)
+}
+
+struct Seed {
+    pointer: String,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let seed = Seed {
+                pointer: format!("{}/{}", self.pointer, out.len()),
+            };
+            match seq.next_element_seed(seed)? {
+                Some(v) => out.push(v),
+                None => return Ok(Value::Array(out)),
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "{DUP_MARKER}{}\u{0}{key}",
+                    self.pointer
+                )));
+            }
+            let seed = Seed {
+                pointer: format!("{}/{}", self.pointer, escape_pointer(&key)),
+            };
+            let v = map.next_value_seed(seed)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_like_serde_json() {
+        let text = br#"{"a":[1,-2,3.5,"x",null,true,{"b":{}}],"c":"\u00e9"}"#;
+        assert_eq!(
+            parse_strict(text).unwrap(),
+            serde_json::from_slice::<Value>(text).unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_duplicates_with_pointer() {
+        assert_eq!(
+            parse_strict(br#"{"a":1,"a":2}"#),
+            Err(StrictJsonError::DuplicateKey {
+                pointer: "".into(),
+                key: "a".into()
+            })
+        );
+        assert_eq!(
+            parse_strict(br#"{"x":[0,{"k/~":1,"k/~":2}]}"#),
+            Err(StrictJsonError::DuplicateKey {
+                pointer: "/x/1".into(),
+                key: "k/~".into()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_trailing_data_and_deep_nesting() {
+        assert!(matches!(
+            parse_strict(b"{} {}"),
+            Err(StrictJsonError::Syntax(_))
+        ));
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        assert!(matches!(
+            parse_strict(deep.as_bytes()),
+            Err(StrictJsonError::Syntax(_))
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = parse_strict(&bytes);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `POST /v1/entries`: submit a signed entry.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use truce_model::dsse::{Envelope, MAX_ENVELOPE_BYTES};
+
+use crate::app::AppState;
+use crate::blobs::BlobResolver;
+use crate::problem::Problem;
+use crate::sequencer::Submission;
+
+/// Largest request body for an entry: generous for whitespace, bounded for safety.
+pub const MAX_ENTRY_BODY: usize = 2 * MAX_ENVELOPE_BYTES;
+
+/// The answer to an accepted entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EntryReceipt {
+    /// The entry's index in the log.
+    pub index: u64,
+    /// RFC 6962 leaf hash, hex.
+    pub leaf_hash: String,
+    /// C2SP tlog-proof receipt (inclusion proof and checkpoint) once the Merkle log is enabled;
+    /// `null` until then.
+    pub proof: Option<String>,
+}
+
+/// Reads a body of at most `limit` bytes, answering 413 beyond it.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // `to_bytes` fails with a length-limit error or an I/O error from the client.
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        if format!("{e} {source:?}").contains("length limit") {
+            Problem::too_large(format!("the request body exceeds {limit} bytes"))
+        } else {
+            Problem::bad_request(format!("reading the request body: {e}"))
+        }
+    })
+}
+
+/// Submit a signed entry (a DSSE envelope).
+#[utoipa::path(
+    post,
+    path = "/v1/entries",
+    tag = "entries",
+    request_body(content = String, description = "A DSSE envelope: {payloadType, payload, signatures}", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Logged (or already logged: the same index back)", body = EntryReceipt),
+        (status = 400, description = "Malformed envelope", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad signature, or unknown, revoked or expired key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The signer's role may not submit this kind", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The payload id is logged with other content", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid payload; `errors` names every field", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; try again", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn post_entry(State(app): State<AppState>, body: Body) -> Response {
+    match submit(app, body).await {
+        Ok(receipt) => (StatusCode::OK, Json(receipt)).into_response(),
+        Err(p) => p.into_response(),
+    }
+}
+
+async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
+    let bytes = read_body(body, MAX_ENTRY_BODY).await?;
+    let envelope = Envelope::parse(&bytes).map_err(truce_engine::Refusal::from)?;
+    let resolver = BlobResolver::for_envelope(&*app.store, &envelope)
+        .await
+        .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?;
+    let (reply, rx) = oneshot::channel();
+    app.submit
+        .send(Submission {
+            envelope,
+            resolver,
+            reply,
+        })
+        .await
+        .map_err(|_| Problem::unavailable("the server is shutting down"))?;
+    let receipt = rx
+        .await
+        .map_err(|_| Problem::unavailable("the sequencer stopped; the entry was not logged"))??;
+    Ok(EntryReceipt {
+        index: receipt.index,
+        leaf_hash: hex::encode(receipt.leaf_hash),
+        proof: None,
+    })
+}

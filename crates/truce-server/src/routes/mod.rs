@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per resource.
+
+pub mod agreements;
+pub mod blobs;
+pub mod entries;
+pub mod health;

@@ -1,0 +1,219 @@
+//! The sequencer: the single writer that turns accepted submissions into log entries.
+//!
+//! Every `POST /v1/entries` hands its envelope to this one task. It takes whatever submissions
+//! are waiting (group commit), and for each in order:
+//! 1. answers a resubmission of an already logged envelope with its existing index (idempotence),
+//!    and refuses a logged `id` with other content (409);
+//! 2. admits it against the state *including the entries before it in this batch*;
+//! 3. builds the leaf with its log time (monotonic: never earlier than the previous entry's).
+//!
+//! Then it appends the batch in one durable transaction and only after that commit applies the
+//! batch to the shared state readers see and acknowledges the submitters. The sequencer keeps its
+//! own working copy of the state for step 2; if a commit fails, it throws the working copy away
+//! and starts again from the shared state, so nothing unacknowledged ever becomes visible.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+use truce_engine::{Admitted, State};
+use truce_log::leaf::{self, Leaf};
+use truce_model::dsse::Envelope;
+use truce_store::{NewEntry, Store};
+
+use crate::blobs::BlobResolver;
+use crate::problem::Problem;
+
+/// Most submissions committed in one transaction.
+pub const MAX_BATCH: usize = 1024;
+
+/// A submission waiting for the sequencer.
+pub struct Submission {
+    pub envelope: Envelope,
+    /// The files an agreement references, fetched from the blob store by the handler.
+    pub resolver: BlobResolver,
+    pub reply: oneshot::Sender<Result<Receipt, Problem>>,
+}
+
+/// What a logged entry's submitter gets back.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: [u8; 32],
+    /// True when the envelope had been logged before (an idempotent resubmission).
+    pub existing: bool,
+}
+
+/// The shared, committed state readers see.
+pub type Shared = Arc<RwLock<State>>;
+
+/// Milliseconds since the epoch, by the wall clock.
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Runs until every sender is dropped and the queue is drained.
+pub async fn run(store: Arc<dyn Store>, shared: Shared, mut rx: mpsc::Receiver<Submission>) {
+    let mut working = read(&shared).clone();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if let Err(e) = commit_batch(&*store, &shared, &mut working, &mut batch).await {
+            tracing::error!(error = %e, "commit failed; resetting to the committed state");
+            working = read(&shared).clone();
+        }
+        batch.clear();
+    }
+}
+
+fn read(shared: &Shared) -> std::sync::RwLockReadGuard<'_, State> {
+    // A poisoned lock means a panic while applying committed entries; the state may be
+    // inconsistent, so refusing to go on is the only safe answer.
+    shared.read().expect("state lock poisoned")
+}
+
+struct Pending {
+    admitted: Admitted,
+    index: u64,
+    time_ms: i64,
+    leaf_hash: [u8; 32],
+    reply: oneshot::Sender<Result<Receipt, Problem>>,
+    /// Identical resubmissions that arrived in the same batch.
+    followers: Vec<oneshot::Sender<Result<Receipt, Problem>>>,
+}
+
+async fn commit_batch(
+    store: &dyn Store,
+    shared: &Shared,
+    working: &mut State,
+    batch: &mut Vec<Submission>,
+) -> Result<(), String> {
+    let first_index = working.size();
+    let mut entries: Vec<NewEntry> = Vec::with_capacity(batch.len());
+    let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+    // Ids assigned in this batch → position in `entries`.
+    let mut in_batch: HashMap<String, usize> = HashMap::new();
+
+    for sub in batch.drain(..) {
+        let canonical = sub.envelope.canonical_json();
+        let id = match sub.envelope.payload_object() {
+            Ok((id, _)) => id,
+            Err(e) => {
+                let _ = sub.reply.send(Err(truce_engine::Refusal::from(e).into()));
+                continue;
+            }
+        };
+        // Idempotence and conflicts, within the batch and against the log.
+        if let Some(&pos) = in_batch.get(&id) {
+            if entries[pos]
+                .leaf
+                .ends_with(&[&canonical[..], b"}"].concat())
+            {
+                // The same envelope twice in one batch: acknowledged with the first copy.
+                pending[pos].followers.push(sub.reply);
+            } else {
+                let _ = sub.reply.send(Err(conflict(&id)));
+            }
+            continue;
+        }
+        match store.entry_by_id(&id).await {
+            Err(e) => {
+                let _ = sub
+                    .reply
+                    .send(Err(Problem::unavailable(format!("store: {e}"))));
+                continue;
+            }
+            Ok(Some(existing)) => {
+                let same = Leaf::decode(&existing.leaf)
+                    .map(|l| l.envelope.canonical_json() == canonical)
+                    .unwrap_or(false);
+                let _ = sub.reply.send(if same {
+                    Ok(Receipt {
+                        index: existing.index,
+                        leaf_hash: existing.leaf_hash,
+                        existing: true,
+                    })
+                } else {
+                    Err(conflict(&id))
+                });
+                continue;
+            }
+            Ok(None) => {}
+        }
+        let time_ms = now_ms().max(working.last_time_ms());
+        let admitted = match working.admit(&sub.envelope, time_ms, &sub.resolver) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let _ = sub.reply.send(Err(refusal.into()));
+                continue;
+            }
+        };
+        let index = first_index + entries.len() as u64;
+        let leaf = leaf::encode(time_ms, &canonical);
+        if leaf.len() > leaf::MAX_LEAF_BYTES {
+            let _ = sub.reply.send(Err(Problem::too_large(format!(
+                "the leaf would be {} bytes; the limit is {}",
+                leaf.len(),
+                leaf::MAX_LEAF_BYTES
+            ))));
+            continue;
+        }
+        let leaf_hash = leaf::leaf_hash(&leaf);
+        working.apply(admitted.clone(), index, time_ms);
+        in_batch.insert(id.clone(), entries.len());
+        entries.push(NewEntry {
+            entry_id: id,
+            kind: admitted.kind.as_str().to_string(),
+            signer: admitted.signer.clone(),
+            time_ms,
+            leaf,
+            leaf_hash,
+        });
+        pending.push(Pending {
+            admitted,
+            index,
+            time_ms,
+            leaf_hash,
+            reply: sub.reply,
+            followers: Vec::new(),
+        });
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = store.append(first_index, &entries).await {
+        for p in pending {
+            for reply in std::iter::once(p.reply).chain(p.followers) {
+                let _ = reply.send(Err(Problem::unavailable(format!(
+                    "the entry could not be stored durably ({e}); it was not logged, submit it again"
+                ))));
+            }
+        }
+        return Err(e.to_string());
+    }
+    {
+        let mut state = shared.write().expect("state lock poisoned");
+        for p in &pending {
+            state.apply(p.admitted.clone(), p.index, p.time_ms);
+        }
+    }
+    for p in pending {
+        let receipt = Receipt {
+            index: p.index,
+            leaf_hash: p.leaf_hash,
+            existing: false,
+        };
+        for (i, reply) in std::iter::once(p.reply).chain(p.followers).enumerate() {
+            let _ = reply.send(Ok(Receipt {
+                existing: i > 0,
+                ..receipt.clone()
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn conflict(id: &str) -> Problem {
+    Problem::conflict(format!(
+        "entry id {id:?} is already logged with different content; choose a new id"
+    ))
+}

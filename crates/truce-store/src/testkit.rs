@@ -1,0 +1,455 @@
+//! One backend-independent story for every [`Store`] implementation.
+//!
+//! A backend's tests open an empty store and call [`story`]; it panics (like
+//! any test) at the first deviation from the contract in the crate docs. The
+//! story covers every method and every error case: the empty store, dense
+//! appends, appends at a stale or future index, duplicate ids inside a batch
+//! and against the log (each writing nothing), lookups by index and by id,
+//! ranged reads at every edge (including overflow of `start + limit`), and
+//! idempotent blobs.
+//!
+//! Enabled by the `testkit` cargo feature; not part of production builds.
+
+use crate::{NewEntry, Store, StoreError, StoredEntry};
+
+/// A deterministic, distinct 32-byte "hash" for tests (the store does not
+/// verify hashes, so any 32 bytes do).
+pub fn fake_hash(seed: u64) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for chunk in out.chunks_mut(8) {
+        // splitmix64
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_be_bytes());
+    }
+    out
+}
+
+/// A plausible test entry with id `id`; `n` varies the other fields.
+pub fn sample_entry(id: &str, n: u64) -> NewEntry {
+    let kinds = ["observation", "tick", "key", "decision"];
+    let time_ms = 1_700_000_000_000i64.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+    let kind = kinds[usize::try_from(n % 4).unwrap_or(0)];
+    let leaf = format!(
+        r#"{{"time_ms":{time_ms},"envelope":{{"payloadType":"application/vnd.truce.{kind}+json","id":"{id}"}}}}"#
+    );
+    NewEntry {
+        entry_id: id.to_owned(),
+        kind: kind.to_owned(),
+        signer: format!("monitor-{}+0a1b2c3d", n % 3),
+        time_ms,
+        leaf: leaf.into_bytes(),
+        leaf_hash: fake_hash(n),
+    }
+}
+
+/// Asserts that `got` is `want` stored at `index`.
+fn assert_entry(got: &StoredEntry, index: u64, want: &NewEntry) {
+    assert_eq!(
+        got,
+        &StoredEntry::new(index, want.clone()),
+        "entry at index {index}"
+    );
+}
+
+/// Asserts that the store holds exactly `log`, via every read method.
+async fn assert_log(store: &dyn Store, log: &[NewEntry]) {
+    let size = u64::try_from(log.len()).expect("log length fits u64");
+    assert_eq!(store.size().await.expect("size"), size, "size");
+    for (i, want) in log.iter().enumerate() {
+        let index = u64::try_from(i).expect("index fits u64");
+        let got = store
+            .entry(index)
+            .await
+            .expect("entry")
+            .unwrap_or_else(|| panic!("entry {index} missing"));
+        assert_entry(&got, index, want);
+        let by_id = store
+            .entry_by_id(&want.entry_id)
+            .await
+            .expect("entry_by_id")
+            .unwrap_or_else(|| panic!("entry {:?} missing by id", want.entry_id));
+        assert_entry(&by_id, index, want);
+    }
+    assert_eq!(
+        store.entry(size).await.expect("entry past the end"),
+        None,
+        "entry(size)"
+    );
+    let all = store
+        .entries(0, u32::try_from(log.len()).expect("small log"))
+        .await
+        .expect("entries");
+    assert_eq!(all.len(), log.len(), "entries(0, size)");
+    for (i, (got, want)) in all.iter().zip(log).enumerate() {
+        assert_entry(got, u64::try_from(i).expect("index fits u64"), want);
+    }
+}
+
+/// Appends that must fail with `want` and leave the log as `log`.
+async fn assert_rejected(
+    store: &dyn Store,
+    log: &[NewEntry],
+    first_index: u64,
+    batch: &[NewEntry],
+    want: StoreError,
+) {
+    let got = store.append(first_index, batch).await;
+    assert_eq!(
+        got,
+        Err(want),
+        "append at {first_index} of {} entries",
+        batch.len()
+    );
+    assert_log(store, log).await;
+    for e in batch {
+        if !log.iter().any(|l| l.entry_id == e.entry_id) {
+            assert_eq!(
+                store.entry_by_id(&e.entry_id).await.expect("entry_by_id"),
+                None,
+                "a rejected batch wrote {:?}",
+                e.entry_id
+            );
+        }
+    }
+}
+
+/// Runs the story over `store`, which must be empty. Panics on the first
+/// deviation from the [`Store`] contract.
+pub async fn story(store: &dyn Store) {
+    // --- The empty store.
+    assert_eq!(
+        store.size().await.expect("size"),
+        0,
+        "a new store must be empty"
+    );
+    assert_eq!(store.entry(0).await.expect("entry(0)"), None);
+    assert_eq!(store.entry(u64::MAX).await.expect("entry(u64::MAX)"), None);
+    assert_eq!(store.entry_by_id("nope").await.expect("entry_by_id"), None);
+    assert_eq!(
+        store.entry_by_id("").await.expect("entry_by_id(\"\")"),
+        None
+    );
+    assert!(store.entries(0, 10).await.expect("entries").is_empty());
+    assert!(
+        store
+            .entries(0, u32::MAX)
+            .await
+            .expect("entries")
+            .is_empty()
+    );
+    assert!(
+        store
+            .entries(u64::MAX, u32::MAX)
+            .await
+            .expect("entries")
+            .is_empty()
+    );
+    assert!(!store.has_blob(fake_hash(1)).await.expect("has_blob"));
+    assert_eq!(store.blob(fake_hash(1)).await.expect("blob"), None);
+
+    // An empty batch at the right index is a no-op; at a wrong one, a mismatch.
+    store.append(0, &[]).await.expect("empty append at 0");
+    let mut log: Vec<NewEntry> = Vec::new();
+    assert_log(store, &log).await;
+    assert_rejected(
+        store,
+        &log,
+        1,
+        &[],
+        StoreError::SizeMismatch {
+            expected: 1,
+            actual: 0,
+        },
+    )
+    .await;
+
+    // Appending at the wrong index writes nothing.
+    let first = vec![
+        sample_entry("a-0", 0),
+        sample_entry("a-1", 1),
+        sample_entry("a-2", 2),
+    ];
+    assert_rejected(
+        store,
+        &log,
+        1,
+        &first,
+        StoreError::SizeMismatch {
+            expected: 1,
+            actual: 0,
+        },
+    )
+    .await;
+    assert_rejected(
+        store,
+        &log,
+        u64::MAX,
+        &first,
+        StoreError::SizeMismatch {
+            expected: u64::MAX,
+            actual: 0,
+        },
+    )
+    .await;
+
+    // --- A first batch.
+    store.append(0, &first).await.expect("first batch");
+    log.extend(first.iter().cloned());
+    assert_log(store, &log).await;
+
+    // Stale index (the same batch again, as a second sequencer would), future index.
+    assert_rejected(
+        store,
+        &log,
+        0,
+        &first,
+        StoreError::SizeMismatch {
+            expected: 0,
+            actual: 3,
+        },
+    )
+    .await;
+    let next = vec![sample_entry("b-0", 3), sample_entry("b-1", 4)];
+    assert_rejected(
+        store,
+        &log,
+        2,
+        &next,
+        StoreError::SizeMismatch {
+            expected: 2,
+            actual: 3,
+        },
+    )
+    .await;
+    assert_rejected(
+        store,
+        &log,
+        4,
+        &next,
+        StoreError::SizeMismatch {
+            expected: 4,
+            actual: 3,
+        },
+    )
+    .await;
+    // The index check comes first, even when the batch also has duplicate ids.
+    let dup_and_stale = vec![sample_entry("a-0", 9)];
+    assert_rejected(
+        store,
+        &log,
+        0,
+        &dup_and_stale,
+        StoreError::SizeMismatch {
+            expected: 0,
+            actual: 3,
+        },
+    )
+    .await;
+
+    // --- Duplicate ids write nothing.
+    // Repeated inside the batch (the first copy alone would be fine).
+    let repeated = vec![
+        sample_entry("c-0", 5),
+        sample_entry("c-1", 6),
+        sample_entry("c-0", 7),
+    ];
+    assert_rejected(
+        store,
+        &log,
+        3,
+        &repeated,
+        StoreError::DuplicateEntryId("c-0".into()),
+    )
+    .await;
+    // Already in the log, after fresh entries in the same batch.
+    let existing = vec![sample_entry("d-0", 5), sample_entry("a-1", 6)];
+    assert_rejected(
+        store,
+        &log,
+        3,
+        &existing,
+        StoreError::DuplicateEntryId("a-1".into()),
+    )
+    .await;
+    // Already in the log, as the only entry (same content: still a duplicate
+    // at this layer; idempotent resubmission is the caller's business).
+    assert_rejected(
+        store,
+        &log,
+        3,
+        &first[2..],
+        StoreError::DuplicateEntryId("a-2".into()),
+    )
+    .await;
+
+    // --- A second batch with edge-case contents.
+    let mut odd = vec![
+        sample_entry("e-0", 8),
+        sample_entry("ünïcødé/ id with spaces+🕊", 9),
+        sample_entry("e-2", 10),
+        sample_entry("e-3", 11),
+        sample_entry("e-4", 12),
+    ];
+    odd[0].leaf = (0..=255u8).collect(); // every byte value, including NUL
+    odd[2].leaf = vec![0xAB; 65_535]; // the largest leaf (tile entry-bundle limit)
+    odd[3].time_ms = i64::MIN;
+    odd[4].time_ms = i64::MAX;
+    odd[4].leaf_hash = [0u8; 32];
+    odd[1].signer = "party-ß+deadbeef".into();
+    store.append(3, &odd).await.expect("second batch");
+    log.extend(odd.iter().cloned());
+    assert_log(store, &log).await;
+
+    // --- One entry at a time, as a sequencer under light load appends.
+    for n in 13..20u64 {
+        let e = sample_entry(&format!("f-{n}"), n);
+        let at = u64::try_from(log.len()).expect("len fits u64");
+        store
+            .append(at, std::slice::from_ref(&e))
+            .await
+            .expect("single append");
+        log.push(e);
+    }
+    assert_log(store, &log).await;
+    let size = u64::try_from(log.len()).expect("len fits u64");
+    assert_eq!(size, 15);
+
+    // --- Ranged reads.
+    let range = |start: u64, len: usize| -> Vec<StoredEntry> {
+        let from = usize::try_from(start).expect("small start");
+        log[from..from + len]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| StoredEntry::new(start + u64::try_from(i).expect("small"), e.clone()))
+            .collect()
+    };
+    assert_eq!(
+        store.entries(0, 15).await.expect("entries"),
+        range(0, 15),
+        "whole log"
+    );
+    assert_eq!(
+        store.entries(0, 100).await.expect("entries"),
+        range(0, 15),
+        "past the end"
+    );
+    assert_eq!(
+        store.entries(2, 3).await.expect("entries"),
+        range(2, 3),
+        "middle, across batches"
+    );
+    assert_eq!(
+        store.entries(3, 1).await.expect("entries"),
+        range(3, 1),
+        "one entry"
+    );
+    assert_eq!(
+        store.entries(10, u32::MAX).await.expect("entries"),
+        range(10, 5),
+        "huge limit"
+    );
+    assert_eq!(
+        store.entries(14, 1).await.expect("entries"),
+        range(14, 1),
+        "last entry"
+    );
+    assert!(
+        store.entries(15, 10).await.expect("entries").is_empty(),
+        "at the end"
+    );
+    assert!(
+        store.entries(1_000, 10).await.expect("entries").is_empty(),
+        "far past the end"
+    );
+    assert!(
+        store.entries(0, 0).await.expect("entries").is_empty(),
+        "zero limit"
+    );
+    assert!(
+        store.entries(5, 0).await.expect("entries").is_empty(),
+        "zero limit inside"
+    );
+    assert!(
+        store
+            .entries(u64::MAX, u32::MAX)
+            .await
+            .expect("entries")
+            .is_empty(),
+        "overflowing range"
+    );
+    assert!(
+        store
+            .entries(u64::MAX - 1, 10)
+            .await
+            .expect("entries")
+            .is_empty(),
+        "overflowing range"
+    );
+    assert_eq!(store.entry(u64::MAX).await.expect("entry"), None);
+    assert_eq!(store.entry(size).await.expect("entry"), None);
+    assert_eq!(
+        store.entry_by_id("f-1").await.expect("entry_by_id"),
+        None,
+        "ids are exact"
+    );
+    assert_eq!(
+        store.entry_by_id("F-13").await.expect("entry_by_id"),
+        None,
+        "ids are case-sensitive"
+    );
+
+    // --- Blobs: content-addressed, idempotent.
+    let small = b"evidence photo bytes".to_vec();
+    let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i % 251) as u8).collect();
+    let (h_small, h_big, h_empty, h_absent) = (
+        fake_hash(100),
+        fake_hash(101),
+        fake_hash(102),
+        fake_hash(103),
+    );
+    assert!(
+        store.put_blob(h_small, &small).await.expect("put_blob"),
+        "new blob"
+    );
+    assert!(
+        !store
+            .put_blob(h_small, &small)
+            .await
+            .expect("put_blob again"),
+        "known blob"
+    );
+    assert!(store.has_blob(h_small).await.expect("has_blob"));
+    assert_eq!(
+        store.blob(h_small).await.expect("blob"),
+        Some(small.clone())
+    );
+    assert!(store.put_blob(h_big, &big).await.expect("put big blob"));
+    assert_eq!(store.blob(h_big).await.expect("blob"), Some(big));
+    assert!(store.put_blob(h_empty, &[]).await.expect("put empty blob"));
+    assert!(store.has_blob(h_empty).await.expect("has_blob"));
+    assert_eq!(store.blob(h_empty).await.expect("blob"), Some(Vec::new()));
+    assert!(
+        !store
+            .put_blob(h_empty, &[])
+            .await
+            .expect("put empty blob again")
+    );
+    assert!(!store.has_blob(h_absent).await.expect("has_blob"));
+    assert_eq!(store.blob(h_absent).await.expect("blob"), None);
+    // Blobs and entries are separate: the log did not change.
+    assert_log(store, &log).await;
+
+    // --- The log goes on after all those rejections.
+    let last = vec![sample_entry("g-0", 20), sample_entry("g-1", 21)];
+    store
+        .append(15, &last)
+        .await
+        .expect("append after rejections");
+    log.extend(last);
+    assert_log(store, &log).await;
+}
