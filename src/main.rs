@@ -228,13 +228,16 @@ fn serve(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        println!(
-            "truce {} listening on http://{addr}",
-            env!("CARGO_PKG_VERSION")
+        // One write, and errors ignored: whoever started us may have stopped reading stdout.
+        let banner = format!(
+            "truce {} listening on http://{addr}\nlog vkey:      {}\noperator vkey: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            dir.log_key.verifier(),
+            dir.operator_key.verifier()
         );
-        println!("log vkey:      {}", dir.log_key.verifier());
-        println!("operator vkey: {}", dir.operator_key.verifier());
-        std::io::stdout().flush()?;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+        drop(out);
         truce_server::serve(listener, app, shutdown_signal()).await?;
         eprintln!("truce: stopped");
         anyhow::Ok(())

@@ -404,7 +404,7 @@ impl Cx {
     }
 
     /// The tables of an array of tables (`[[key]]` blocks or `key = [{...}, ...]`), with the line
-    /// of the key and the number of elements.
+    /// of the key and the number of elements (`None` if absent or not an array).
     fn tables<'a, 'i>(
         &mut self,
         t: &Table<'a, 'i>,
@@ -424,7 +424,7 @@ impl Cx {
                     v.get_ref().type_str()
                 ),
             );
-            return (Vec::new(), Some((line, 0)));
+            return (Vec::new(), None);
         };
         let tables = items
             .iter()

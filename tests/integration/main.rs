@@ -1,0 +1,7 @@
+//! The one integration-test binary: runs the built `truce` program (ripgrep style) and talks to
+//! it over HTTP like any client would.
+
+mod agreement_check;
+mod consent_story;
+mod entries;
+mod util;
