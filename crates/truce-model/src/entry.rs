@@ -189,6 +189,8 @@ pub struct ConsentPayload {
 /// A payload whose shape has been checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
+// A payload lives for one admission; boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Payload {
     Key(KeyPayload),
     Agreement(AgreementPayload),
