@@ -56,8 +56,7 @@ pub struct DirResolver {
 }
 
 impl DirResolver {
-    /// Largest file read, in bytes. Geometry files are limited to
-    /// [`MAX_POSITIONS`](geometry::MAX_POSITIONS) positions anyway.
+    /// Largest file read, in bytes (geometry files are also limited to 20,000 positions).
     pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
     /// A resolver for files under `dir`.

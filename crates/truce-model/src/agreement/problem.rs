@@ -97,7 +97,8 @@ impl Sink {
         });
     }
 
-    /// The problems in document order (by line, then field), without exact duplicates.
+    /// The problems in line order (problems on one line keep the order they were found in),
+    /// without exact duplicates.
     pub(crate) fn finish(mut self) -> Vec<Problem> {
         // A stable sort keeps problems of one line in the order they were found.
         self.problems.sort_by_key(|a| a.line);

@@ -333,3 +333,26 @@ fn the_agreement_json_has_no_internal_fields() {
         ]
     );
 }
+
+#[test]
+fn deep_nesting_does_not_overflow_the_stack() {
+    let n = 100_000;
+    let arrays = format!("x = {}{}", "[".repeat(n), "]".repeat(n));
+    assert!(!errs(&arrays).is_empty());
+    let tables = format!("x = {}1{}", "{ a = ".repeat(n), " }".repeat(n));
+    assert!(!errs(&tables).is_empty());
+    let _ = referenced_files(&arrays);
+    let json = format!(
+        "{}{}",
+        r#"{"type":"GeometryCollection","geometries":["#.repeat(n),
+        "]}".repeat(n)
+    );
+    let r = MapResolver(BTreeMap::from([(
+        "g.geojson".to_owned(),
+        json.into_bytes(),
+    )]));
+    let text = doc("[[zones]]\nid = \"z\"\ngeometry = \"g.geojson\"\n");
+    let p = check("t.toml", &text, &r).err().unwrap_or_default();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].message.contains("not valid GeoJSON"), "{}", p[0]);
+}
