@@ -3,5 +3,6 @@
 
 mod agreement_check;
 mod consent_story;
+mod crash;
 mod entries;
 mod util;

@@ -16,6 +16,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `truce init` of `tmp/data`; returns the data directory.
+pub fn init(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    let out = truce()
+        .args(["init", data.to_str().unwrap(), "--origin", "truce.test/log"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
+}
+
 /// A running `truce serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -80,6 +95,12 @@ impl Server {
     pub fn operator(&self) -> PrivateKey {
         PrivateKey::parse(&std::fs::read_to_string(self.data.join("keys/operator.key")).unwrap())
             .unwrap()
+    }
+
+    /// Kills the server with SIGKILL, as a power cut or OOM kill would, and waits for it.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Stops the server with SIGTERM (graceful) and waits for it.

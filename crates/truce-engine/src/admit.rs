@@ -98,6 +98,7 @@ pub enum Effect {
         version: u32,
         party: String,
     },
+    Tick,
 }
 
 impl State {
@@ -120,7 +121,9 @@ impl State {
         let (id, obj) = env.payload_object()?;
         let signer = self.authenticate(env, time_ms)?;
 
-        if matches!(kind, Kind::Key | Kind::Agreement) && !signer.has_role(Role::Operator) {
+        if matches!(kind, Kind::Key | Kind::Agreement | Kind::Tick)
+            && !signer.has_role(Role::Operator)
+        {
             return Err(Refusal::Forbidden(format!(
                 "entries of kind {kind} must be signed by an operator key; {} has roles [{}]",
                 signer.vkey.signer_id(),
@@ -132,6 +135,8 @@ impl State {
             Payload::Key(p) => self.admit_key(p, time_ms)?,
             Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
             Payload::Consent(p) => self.admit_consent(p, signer)?,
+            // Time passes in the log with the tick's log time; the tick itself changes nothing.
+            Payload::Tick(_) => Effect::Tick,
             _ => {
                 return Err(invalid(
                     "",

@@ -126,6 +126,7 @@ impl State {
                     v.record_consent(party, admitted.id.clone(), index, time_ms);
                 }
             }
+            Effect::Tick => {}
         }
         self.size = index + 1;
         self.last_time_ms = self.last_time_ms.max(time_ms);

@@ -5,4 +5,10 @@
 //! Data flows one way: a submitted envelope becomes a [`leaf::Leaf`] with its log time, the leaf's
 //! hash goes into the tree, and everything derived (the engine's state) is recomputed from leaves.
 
+pub mod checkpoint;
+pub mod cosignature;
 pub mod leaf;
+pub mod merkle;
+pub mod note;
+pub mod proof;
+pub mod tile;

@@ -195,6 +195,14 @@ pub enum Payload {
     Key(KeyPayload),
     Agreement(AgreementPayload),
     Consent(ConsentPayload),
+    Tick(TickPayload),
+}
+
+/// A `tick` entry: the server's statement that time has passed, so that deadlines fall due in
+/// the log even when nobody submits anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TickPayload {
+    pub time: jiff::Timestamp,
 }
 
 /// The longest agreement document accepted, in bytes (it must fit in one leaf).
@@ -467,6 +475,20 @@ fn parse_consent(obj: &Map<String, Value>) -> Result<ConsentPayload, Vec<FieldEr
     f.finish(value)
 }
 
+fn parse_tick(obj: &Map<String, Value>) -> Result<TickPayload, Vec<FieldError>> {
+    let mut f = Fields::new(obj, &["time"]);
+    let time = f
+        .str("time")
+        .and_then(|s| match s.parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                f.err("/time", format!("not an RFC 3339 time: {e}"));
+                None
+            }
+        });
+    f.finish(time.map(|time| TickPayload { time }))
+}
+
 impl Payload {
     /// Checks the payload object of an entry of `kind`. Kinds this build does not accept yet
     /// are refused with a problem at `/`.
@@ -475,6 +497,7 @@ impl Payload {
             Kind::Key => parse_key(obj).map(Payload::Key),
             Kind::Agreement => parse_agreement(obj).map(Payload::Agreement),
             Kind::Consent => parse_consent(obj).map(Payload::Consent),
+            Kind::Tick => parse_tick(obj).map(Payload::Tick),
             other => Err(vec![FieldError::new(
                 "",
                 format!("entries of kind {other} are not accepted by this server version"),

@@ -9,15 +9,18 @@
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use truce_engine::State;
+use truce_log::checkpoint::open_checkpoint;
 use truce_log::leaf::{self, Leaf};
+use truce_log::merkle::{self, Frontier};
 use truce_model::keys::VerifierKey;
 use truce_store::Store;
 
 use crate::blobs::BlobResolver;
 use crate::datadir::DataDir;
-use crate::sequencer::{self, Shared, Submission};
+use crate::ledger::{Ledger, Published};
+use crate::sequencer::{self, Sequencer, Shared, Submission};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -28,6 +31,10 @@ pub struct AppState {
     pub origin: String,
     pub log_vkey: VerifierKey,
     pub operator_vkey: VerifierKey,
+    /// The latest committed checkpoint.
+    pub published: watch::Receiver<Arc<Published>>,
+    /// Immutable tiles and bundles already served.
+    pub tiles: crate::routes::log::Tiles,
 }
 
 /// Why the state could not be rebuilt from the store.
@@ -38,6 +45,8 @@ pub enum ReplayError {
     Store(truce_store::StoreError),
     /// Entry `index` is damaged or no longer admissible.
     Entry { index: u64, problem: String },
+    /// The stored tree or checkpoint disagrees with the entries.
+    Tree(String),
 }
 
 impl fmt::Display for ReplayError {
@@ -47,21 +56,33 @@ impl fmt::Display for ReplayError {
             ReplayError::Entry { index, problem } => {
                 write!(f, "log entry {index} fails verification: {problem}")
             }
+            ReplayError::Tree(problem) => {
+                write!(f, "the stored Merkle tree fails verification: {problem}")
+            }
         }
     }
 }
 
 impl std::error::Error for ReplayError {}
 
-/// Recomputes the state from every entry in `store`, calling `progress(done, total)` now and
-/// then.
+/// What replaying the log yields.
+pub struct Replayed {
+    pub state: State,
+    pub frontier: Frontier,
+}
+
+/// Recomputes the state and the tree from every entry in `store`, checking on the way that
+/// every stored leaf hash, every stored tree hash and the latest checkpoint agree with the
+/// entries. Calls `progress(done, total)` after each page.
 pub async fn replay(
     store: &dyn Store,
     operator: VerifierKey,
+    checkpoint_key: Option<(&str, &VerifierKey)>,
     mut progress: impl FnMut(u64, u64),
-) -> Result<State, ReplayError> {
+) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
     let mut state = State::new(operator);
+    let mut frontier = Frontier::new();
     let mut last_time = 0;
     while state.size() < total {
         let page = store
@@ -74,6 +95,8 @@ pub async fn replay(
                 problem: "missing from the store".into(),
             });
         }
+        let hashes_from = merkle::stored_hash_count(state.size());
+        let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(page.len() * 2);
         for e in page {
             let fail = |problem: String| ReplayError::Entry {
                 index: e.index,
@@ -102,31 +125,102 @@ pub async fn replay(
                 ));
             }
             state.apply(admitted, e.index, l.time_ms);
+            let pushed = frontier
+                .push(e.leaf_hash)
+                .map_err(|err| fail(err.to_string()))?;
+            recomputed.extend(pushed.into_iter().map(|(_, h)| h));
+        }
+        // The stored tree hashes for this page must be exactly the recomputed ones.
+        let mut at = hashes_from;
+        for chunk in recomputed.chunks(10_000) {
+            let stored = store
+                .hashes(at, chunk.len() as u32)
+                .await
+                .map_err(ReplayError::Store)?;
+            if let Some(i) = (0..chunk.len()).find(|&i| stored.get(i) != Some(&chunk[i])) {
+                return Err(ReplayError::Tree(format!(
+                    "stored tree hash {} is {} (recomputed from the entries: {})",
+                    at + i as u64,
+                    stored.get(i).map_or("missing".to_string(), hex::encode),
+                    hex::encode(chunk[i])
+                )));
+            }
+            at += chunk.len() as u64;
         }
         progress(state.size(), total);
     }
-    Ok(state)
+    let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
+    if hash_count != merkle::stored_hash_count(total) {
+        return Err(ReplayError::Tree(format!(
+            "{hash_count} tree hashes are stored for {total} entries (expected {})",
+            merkle::stored_hash_count(total)
+        )));
+    }
+    if let Some((origin, key)) = checkpoint_key {
+        match store.checkpoint().await.map_err(ReplayError::Store)? {
+            None if total == 0 => {}
+            None => {
+                return Err(ReplayError::Tree(format!(
+                    "no checkpoint covers the {total} entries"
+                )));
+            }
+            Some((size, note)) => {
+                let cp = open_checkpoint(&note, origin, key)
+                    .map_err(|e| ReplayError::Tree(format!("the latest checkpoint: {e}")))?;
+                if size != total || cp.size != total || cp.root != frontier.root() {
+                    return Err(ReplayError::Tree(format!(
+                        "the latest checkpoint (size {}, root {}) does not match the entries (size {total}, root {})",
+                        cp.size,
+                        hex::encode(cp.root),
+                        hex::encode(frontier.root())
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Replayed { state, frontier })
 }
 
 impl AppState {
     /// Rebuilds the state from `store` and starts the sequencer task.
     pub async fn start(store: Arc<dyn Store>, dir: &DataDir) -> Result<AppState, ReplayError> {
         let operator = dir.operator_key.verifier();
-        let state = replay(&*store, operator.clone(), |done, total| {
-            tracing::info!(done, total, "replaying the log");
-        })
+        let log_vkey = dir.log_key.verifier();
+        let replayed = replay(
+            &*store,
+            operator.clone(),
+            Some((&dir.config.origin, &log_vkey)),
+            |done, total| tracing::info!(done, total, "replaying the log"),
+        )
         .await?;
-        tracing::info!(size = state.size(), "state rebuilt from the log");
-        let shared: Shared = Arc::new(RwLock::new(state));
+        tracing::info!(size = replayed.state.size(), "state rebuilt from the log");
+        let ledger = Ledger::new(
+            dir.config.origin.clone(),
+            dir.log_key.clone(),
+            replayed.frontier,
+        );
+        let first = ledger
+            .sign()
+            .map_err(|e| ReplayError::Tree(format!("signing the checkpoint: {e}")))?;
+        let (published_tx, published) = watch::channel(Arc::new(first));
+        let shared: Shared = Arc::new(RwLock::new(replayed.state));
         let (tx, rx) = mpsc::channel(4 * sequencer::MAX_BATCH);
-        tokio::spawn(sequencer::run(store.clone(), shared.clone(), rx));
+        let sequencer = Sequencer {
+            store: store.clone(),
+            shared: shared.clone(),
+            ledger,
+            published: published_tx,
+        };
+        tokio::spawn(sequencer.run(rx));
         Ok(AppState {
             store,
             state: shared,
             submit: tx,
             origin: dir.config.origin.clone(),
-            log_vkey: dir.log_key.verifier(),
+            log_vkey,
             operator_vkey: operator,
+            published,
+            tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),
         })
     }
 

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod blobs;
 pub mod datadir;
+pub mod ledger;
 pub mod problem;
 pub mod routes;
 pub mod sequencer;
@@ -32,6 +33,7 @@ use problem::Problem;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
+    paths(routes::log::tile),
     info(
         title = "truce",
         description = "Ceasefire monitoring, verification and enforcement: a transparency log of signed observations, rulings and consents, and the state derived from it.",
@@ -52,7 +54,11 @@ pub fn router(app: AppState) -> axum::Router {
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::vkeys))
+        .routes(routes!(routes::log::checkpoint))
+        // A wildcard path: registered directly, documented through `ApiDoc`.
+        .route("/log/tile/{*path}", axum::routing::get(routes::log::tile))
         .routes(routes!(routes::entries::post_entry))
+        .routes(routes!(routes::entries::get_entry))
         .routes(routes!(routes::blobs::put_blob, routes::blobs::get_blob))
         .routes(routes!(routes::agreements::list_agreements))
         .routes(routes!(routes::agreements::get_agreement))

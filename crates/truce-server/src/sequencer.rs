@@ -15,13 +15,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use truce_engine::{Admitted, State};
 use truce_log::leaf::{self, Leaf};
 use truce_model::dsse::Envelope;
 use truce_store::{NewEntry, Store};
 
 use crate::blobs::BlobResolver;
+use crate::ledger::{Ledger, Published};
 use crate::problem::Problem;
 
 /// Most submissions committed in one transaction.
@@ -42,6 +43,8 @@ pub struct Receipt {
     pub leaf_hash: [u8; 32],
     /// True when the envelope had been logged before (an idempotent resubmission).
     pub existing: bool,
+    /// A committed checkpoint that covers the entry.
+    pub checkpoint: Arc<Published>,
 }
 
 /// The shared, committed state readers see.
@@ -52,16 +55,29 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Runs until every sender is dropped and the queue is drained.
-pub async fn run(store: Arc<dyn Store>, shared: Shared, mut rx: mpsc::Receiver<Submission>) {
-    let mut working = read(&shared).clone();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if let Err(e) = commit_batch(&*store, &shared, &mut working, &mut batch).await {
-            tracing::error!(error = %e, "commit failed; resetting to the committed state");
-            working = read(&shared).clone();
+/// The single writer. Owns the working state and the tree; see the module docs.
+pub struct Sequencer {
+    pub store: Arc<dyn Store>,
+    pub shared: Shared,
+    pub ledger: Ledger,
+    /// The latest committed checkpoint, for readers and witnesses.
+    pub published: watch::Sender<Arc<Published>>,
+}
+
+impl Sequencer {
+    /// Runs until every sender is dropped and the queue is drained.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
+        let mut working = read(&self.shared).clone();
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let saved = self.ledger.clone();
+            if let Err(e) = self.commit_batch(&mut working, &mut batch).await {
+                tracing::error!(error = %e, "commit failed; resetting to the committed state");
+                working = read(&self.shared).clone();
+                self.ledger = saved;
+            }
+            batch.clear();
         }
-        batch.clear();
     }
 }
 
@@ -81,135 +97,155 @@ struct Pending {
     followers: Vec<oneshot::Sender<Result<Receipt, Problem>>>,
 }
 
-async fn commit_batch(
-    store: &dyn Store,
-    shared: &Shared,
-    working: &mut State,
-    batch: &mut Vec<Submission>,
-) -> Result<(), String> {
-    let first_index = working.size();
-    let mut entries: Vec<NewEntry> = Vec::with_capacity(batch.len());
-    let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
-    // Ids assigned in this batch → position in `entries`.
-    let mut in_batch: HashMap<String, usize> = HashMap::new();
+impl Sequencer {
+    async fn commit_batch(
+        &mut self,
+        working: &mut State,
+        batch: &mut Vec<Submission>,
+    ) -> Result<(), String> {
+        let store = &*self.store;
+        let first_index = working.size();
+        let mut entries: Vec<NewEntry> = Vec::with_capacity(batch.len());
+        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        // Ids assigned in this batch → position in `entries`.
+        let mut in_batch: HashMap<String, usize> = HashMap::new();
 
-    for sub in batch.drain(..) {
-        let canonical = sub.envelope.canonical_json();
-        let id = match sub.envelope.payload_object() {
-            Ok((id, _)) => id,
-            Err(e) => {
-                let _ = sub.reply.send(Err(truce_engine::Refusal::from(e).into()));
-                continue;
-            }
-        };
-        // Idempotence and conflicts, within the batch and against the log.
-        if let Some(&pos) = in_batch.get(&id) {
-            if entries[pos]
-                .leaf
-                .ends_with(&[&canonical[..], b"}"].concat())
-            {
-                // The same envelope twice in one batch: acknowledged with the first copy.
-                pending[pos].followers.push(sub.reply);
-            } else {
-                let _ = sub.reply.send(Err(conflict(&id)));
-            }
-            continue;
-        }
-        match store.entry_by_id(&id).await {
-            Err(e) => {
-                let _ = sub
-                    .reply
-                    .send(Err(Problem::unavailable(format!("store: {e}"))));
-                continue;
-            }
-            Ok(Some(existing)) => {
-                let same = Leaf::decode(&existing.leaf)
-                    .map(|l| l.envelope.canonical_json() == canonical)
-                    .unwrap_or(false);
-                let _ = sub.reply.send(if same {
-                    Ok(Receipt {
-                        index: existing.index,
-                        leaf_hash: existing.leaf_hash,
-                        existing: true,
-                    })
+        for sub in batch.drain(..) {
+            let canonical = sub.envelope.canonical_json();
+            let id = match sub.envelope.payload_object() {
+                Ok((id, _)) => id,
+                Err(e) => {
+                    let _ = sub.reply.send(Err(truce_engine::Refusal::from(e).into()));
+                    continue;
+                }
+            };
+            // Idempotence and conflicts, within the batch and against the log.
+            if let Some(&pos) = in_batch.get(&id) {
+                if entries[pos]
+                    .leaf
+                    .ends_with(&[&canonical[..], b"}"].concat())
+                {
+                    // The same envelope twice in one batch: acknowledged with the first copy.
+                    pending[pos].followers.push(sub.reply);
                 } else {
-                    Err(conflict(&id))
-                });
+                    let _ = sub.reply.send(Err(conflict(&id)));
+                }
                 continue;
             }
-            Ok(None) => {}
-        }
-        let time_ms = now_ms().max(working.last_time_ms());
-        let admitted = match working.admit(&sub.envelope, time_ms, &sub.resolver) {
-            Ok(a) => a,
-            Err(refusal) => {
-                let _ = sub.reply.send(Err(refusal.into()));
+            match store.entry_by_id(&id).await {
+                Err(e) => {
+                    let _ = sub
+                        .reply
+                        .send(Err(Problem::unavailable(format!("store: {e}"))));
+                    continue;
+                }
+                Ok(Some(existing)) => {
+                    let same = Leaf::decode(&existing.leaf)
+                        .map(|l| l.envelope.canonical_json() == canonical)
+                        .unwrap_or(false);
+                    let _ = sub.reply.send(if same {
+                        Ok(Receipt {
+                            index: existing.index,
+                            leaf_hash: existing.leaf_hash,
+                            existing: true,
+                            checkpoint: self.published.borrow().clone(),
+                        })
+                    } else {
+                        Err(conflict(&id))
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            let time_ms = now_ms().max(working.last_time_ms());
+            let admitted = match working.admit(&sub.envelope, time_ms, &sub.resolver) {
+                Ok(a) => a,
+                Err(refusal) => {
+                    let _ = sub.reply.send(Err(refusal.into()));
+                    continue;
+                }
+            };
+            let index = first_index + entries.len() as u64;
+            let leaf = leaf::encode(time_ms, &canonical);
+            if leaf.len() > leaf::MAX_LEAF_BYTES {
+                let _ = sub.reply.send(Err(Problem::too_large(format!(
+                    "the leaf would be {} bytes; the limit is {}",
+                    leaf.len(),
+                    leaf::MAX_LEAF_BYTES
+                ))));
                 continue;
+            }
+            let leaf_hash = leaf::leaf_hash(&leaf);
+            working.apply(admitted.clone(), index, time_ms);
+            in_batch.insert(id.clone(), entries.len());
+            entries.push(NewEntry {
+                entry_id: id,
+                kind: admitted.kind.as_str().to_string(),
+                signer: admitted.signer.clone(),
+                time_ms,
+                leaf,
+                leaf_hash,
+            });
+            pending.push(Pending {
+                admitted,
+                index,
+                time_ms,
+                leaf_hash,
+                reply: sub.reply,
+                followers: Vec::new(),
+            });
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let leaf_hashes: Vec<[u8; 32]> = entries.iter().map(|e| e.leaf_hash).collect();
+        let (tree, published) = match self.ledger.extend(&leaf_hashes) {
+            Ok(t) => t,
+            Err(e) => {
+                for p in pending {
+                    for reply in std::iter::once(p.reply).chain(p.followers) {
+                        let _ =
+                            reply.send(Err(Problem::unavailable(format!("the log is full: {e}"))));
+                    }
+                }
+                return Err(e.to_string());
             }
         };
-        let index = first_index + entries.len() as u64;
-        let leaf = leaf::encode(time_ms, &canonical);
-        if leaf.len() > leaf::MAX_LEAF_BYTES {
-            let _ = sub.reply.send(Err(Problem::too_large(format!(
-                "the leaf would be {} bytes; the limit is {}",
-                leaf.len(),
-                leaf::MAX_LEAF_BYTES
-            ))));
-            continue;
-        }
-        let leaf_hash = leaf::leaf_hash(&leaf);
-        working.apply(admitted.clone(), index, time_ms);
-        in_batch.insert(id.clone(), entries.len());
-        entries.push(NewEntry {
-            entry_id: id,
-            kind: admitted.kind.as_str().to_string(),
-            signer: admitted.signer.clone(),
-            time_ms,
-            leaf,
-            leaf_hash,
-        });
-        pending.push(Pending {
-            admitted,
-            index,
-            time_ms,
-            leaf_hash,
-            reply: sub.reply,
-            followers: Vec::new(),
-        });
-    }
-    if entries.is_empty() {
-        return Ok(());
-    }
-    if let Err(e) = store.append(first_index, &entries).await {
-        for p in pending {
-            for reply in std::iter::once(p.reply).chain(p.followers) {
-                let _ = reply.send(Err(Problem::unavailable(format!(
+        if let Err(e) = store.append(first_index, &entries, &tree).await {
+            for p in pending {
+                for reply in std::iter::once(p.reply).chain(p.followers) {
+                    let _ = reply.send(Err(Problem::unavailable(format!(
                     "the entry could not be stored durably ({e}); it was not logged, submit it again"
                 ))));
+                }
+            }
+            return Err(e.to_string());
+        }
+        {
+            let mut state = self.shared.write().expect("state lock poisoned");
+            for p in &pending {
+                state.apply(p.admitted.clone(), p.index, p.time_ms);
             }
         }
-        return Err(e.to_string());
-    }
-    {
-        let mut state = shared.write().expect("state lock poisoned");
-        for p in &pending {
-            state.apply(p.admitted.clone(), p.index, p.time_ms);
+        // Readers see the state first, then the checkpoint that covers it.
+        let published = Arc::new(published);
+        self.published.send_replace(published.clone());
+        for p in pending {
+            let receipt = Receipt {
+                index: p.index,
+                leaf_hash: p.leaf_hash,
+                existing: false,
+                checkpoint: published.clone(),
+            };
+            for (i, reply) in std::iter::once(p.reply).chain(p.followers).enumerate() {
+                let _ = reply.send(Ok(Receipt {
+                    existing: i > 0,
+                    ..receipt.clone()
+                }));
+            }
         }
+        Ok(())
     }
-    for p in pending {
-        let receipt = Receipt {
-            index: p.index,
-            leaf_hash: p.leaf_hash,
-            existing: false,
-        };
-        for (i, reply) in std::iter::once(p.reply).chain(p.followers).enumerate() {
-            let _ = reply.send(Ok(Receipt {
-                existing: i > 0,
-                ..receipt.clone()
-            }));
-        }
-    }
-    Ok(())
 }
 
 fn conflict(id: &str) -> Problem {

@@ -50,7 +50,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection};
-use truce_store::{NewEntry, Store, StoreError, StoredEntry};
+use truce_store::{NewEntry, Store, StoreError, StoredEntry, TreeUpdate};
 
 /// The embedded schema (`migrations/`).
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -70,10 +70,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITER_WAIT: Duration = Duration::from_secs(60);
 
 /// The triggers that make `entries` append-only; `open` checks they exist.
-const REQUIRED_TRIGGERS: [&str; 3] = [
+const REQUIRED_TRIGGERS: [&str; 6] = [
     "entries_insert_at_end",
     "entries_no_update",
     "entries_no_delete",
+    "tree_hashes_insert_at_end",
+    "tree_hashes_no_update",
+    "tree_hashes_no_delete",
 ];
 
 /// The columns of an entry row, in [`stored_entry`]'s order.
@@ -203,6 +206,30 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    async fn latest_note(&self, sql: &'static str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(row) = sqlx::query(sql)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let size: i64 = row.try_get(0).map_err(decode)?;
+        let note: Vec<u8> = row.try_get(1).map_err(decode)?;
+        let size = u64::try_from(size)
+            .map_err(|_| StoreError::Corrupt(format!("checkpoint of negative size {size}")))?;
+        Ok(Some((size, note)))
+    }
+
+    /// The number of stored tree hashes as seen by `conn`.
+    async fn hash_count_on(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM tree_hashes")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
+        size_from_max(max)
+    }
+
     /// The log size as seen by `conn` (inside a transaction, by that transaction).
     async fn size_on(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM entries")
@@ -274,7 +301,12 @@ fn insert_error(e: sqlx::Error, entry: &NewEntry) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn append(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        first_index: u64,
+        entries: &[NewEntry],
+        tree: &TreeUpdate,
+    ) -> Result<(), StoreError> {
         // IMMEDIATE: take the write lock now, so that the size checked below
         // is still the size when we commit. Dropping `tx` on any early return
         // rolls the whole batch back.
@@ -288,6 +320,16 @@ impl Store for SqliteStore {
             return Err(StoreError::SizeMismatch {
                 expected: first_index,
                 actual: size,
+            });
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let hash_count = Self::hash_count_on(&mut tx).await?;
+        if tree.hashes_from != hash_count {
+            return Err(StoreError::HashCountMismatch {
+                expected: tree.hashes_from,
+                actual: hash_count,
             });
         }
         let mut seen = HashSet::with_capacity(entries.len());
@@ -316,8 +358,127 @@ impl Store for SqliteStore {
             .await
             .map_err(|err| insert_error(err, e))?;
         }
+        for (offset, h) in (0u64..).zip(&tree.hashes) {
+            let idx = tree
+                .hashes_from
+                .checked_add(offset)
+                .and_then(|i| i64::try_from(i).ok())
+                .ok_or_else(|| StoreError::Backend("tree hash index overflow".into()))?;
+            sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, ?)")
+                .bind(idx)
+                .bind(h.as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let size = (first_index + entries.len() as u64) as i64;
+        sqlx::query("INSERT INTO checkpoints (size, note) VALUES (?, ?)")
+            .bind(size)
+            .bind(tree.checkpoint.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         // With WAL + synchronous=FULL, COMMIT returns after the fsync.
         tx.commit().await.map_err(backend)
+    }
+
+    async fn hash_count(&self) -> Result<u64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM tree_hashes")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(backend)?;
+        size_from_max(max)
+    }
+
+    async fn hashes(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        let limit = limit.min(MAX_ENTRIES_PER_READ);
+        let Ok(start_i) = i64::try_from(start) else {
+            return Ok(Vec::new());
+        };
+        let end_i = start_i.saturating_add(i64::from(limit));
+        let rows = sqlx::query(
+            "SELECT idx, hash FROM tree_hashes WHERE idx >= ? AND idx < ? ORDER BY idx",
+        )
+        .bind(start_i)
+        .bind(end_i)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let idx: i64 = row.try_get(0).map_err(decode)?;
+            if idx != start_i + i as i64 {
+                return Err(StoreError::Corrupt(format!(
+                    "tree hash {} is missing",
+                    start_i + i as i64
+                )));
+            }
+            let h: Vec<u8> = row.try_get(1).map_err(decode)?;
+            out.push(h.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("tree hash {idx} is {} bytes, not 32", h.len()))
+            })?);
+        }
+        Ok(out)
+    }
+
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        if indexes.len() > 4096 {
+            return Err(StoreError::Backend(format!(
+                "{} hash positions requested; at most 4096 per call",
+                indexes.len()
+            )));
+        }
+        let mut found = std::collections::HashMap::with_capacity(indexes.len());
+        // SQLite binds at most 32,766 parameters; chunks of 512 keep statements cacheable.
+        for chunk in indexes.chunks(512) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT idx, hash FROM tree_hashes WHERE idx IN ({placeholders})");
+            // Only `?` placeholders are formatted in; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                q = q.bind(i64::try_from(i).unwrap_or(-1));
+            }
+            for row in q.fetch_all(&self.readers).await.map_err(backend)? {
+                let idx: i64 = row.try_get(0).map_err(decode)?;
+                let h: Vec<u8> = row.try_get(1).map_err(decode)?;
+                let h: [u8; 32] = h.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt(format!("tree hash {idx} is {} bytes, not 32", h.len()))
+                })?;
+                found.insert(idx, h);
+            }
+        }
+        indexes
+            .iter()
+            .map(|&i| {
+                i64::try_from(i)
+                    .ok()
+                    .and_then(|i| found.get(&i))
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt(format!("tree hash {i} is not stored")))
+            })
+            .collect()
+    }
+
+    async fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.latest_note("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .await
+    }
+
+    async fn put_cosigned_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError> {
+        let size = i64::try_from(size)
+            .map_err(|_| StoreError::Backend("checkpoint size overflow".into()))?;
+        sqlx::query("INSERT OR REPLACE INTO cosigned_checkpoints (size, note) VALUES (?, ?)")
+            .bind(size)
+            .bind(note)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn cosigned_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.latest_note("SELECT size, note FROM cosigned_checkpoints ORDER BY size DESC LIMIT 1")
+            .await
     }
 
     async fn size(&self) -> Result<u64, StoreError> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
-use truce_store::testkit::{fake_hash, sample_entry, story};
+use truce_store::testkit::{AppendPlain, fake_hash, sample_entry, story};
 use truce_store::{NewEntry, Store, StoreError};
 use truce_store_sqlite::{MAX_ENTRIES_PER_READ, SqliteStore};
 
@@ -58,7 +58,7 @@ async fn reopen_after_close_keeps_everything() {
     let (_dir, path) = db_path();
     let first = batch("r", 0, 3);
     let store = SqliteStore::open(&path).await.expect("open");
-    store.append(0, &first).await.expect("append");
+    store.append_plain(0, &first).await.expect("append");
     assert!(
         store
             .put_blob(fake_hash(7), b"photo")
@@ -92,14 +92,14 @@ async fn reopen_after_close_keeps_everything() {
     );
     // The log continues where it stopped, and only there.
     assert_eq!(
-        store.append(0, &batch("r", 3, 1)).await,
+        store.append_plain(0, &batch("r", 3, 1)).await,
         Err(StoreError::SizeMismatch {
             expected: 0,
             actual: 3
         })
     );
     store
-        .append(3, &batch("r", 3, 2))
+        .append_plain(3, &batch("r", 3, 2))
         .await
         .expect("append after reopen");
     assert_eq!(store.size().await.expect("size"), 5);
@@ -117,7 +117,7 @@ async fn a_batch_of_10_000_entries_appends_in_one_call() {
     let store = SqliteStore::open(&path).await.expect("open");
     let big = batch("big", 0, 10_000);
     let started = Instant::now();
-    store.append(0, &big).await.expect("append 10,000");
+    store.append_plain(0, &big).await.expect("append 10,000");
     eprintln!("appended 10,000 entries in {:?}", started.elapsed());
     assert_eq!(store.size().await.expect("size"), 10_000);
     let last = store.entry(9_999).await.expect("entry").expect("present");
@@ -132,7 +132,7 @@ async fn a_batch_of_10_000_entries_appends_in_one_call() {
 
     // Reads are capped.
     store
-        .append(10_000, &batch("big", 10_000, 5))
+        .append_plain(10_000, &batch("big", 10_000, 5))
         .await
         .expect("append 5");
     let capped = store.entries(0, u32::MAX).await.expect("entries");
@@ -145,7 +145,7 @@ async fn a_batch_of_10_000_entries_appends_in_one_call() {
     let mut bad = batch("bad", 10_005, 10_000);
     bad[9_999].entry_id = "big-17".into();
     assert_eq!(
-        store.append(10_005, &bad).await,
+        store.append_plain(10_005, &bad).await,
         Err(StoreError::DuplicateEntryId("big-17".into()))
     );
     assert_eq!(store.size().await.expect("size"), 10_005);
@@ -169,7 +169,7 @@ async fn readers_see_consistent_prefixes_during_appends() {
             for b in 0..BATCHES {
                 let from = b * PER_BATCH;
                 store
-                    .append(from, &batch("c", from, PER_BATCH))
+                    .append_plain(from, &batch("c", from, PER_BATCH))
                     .await
                     .expect("append");
             }
@@ -246,7 +246,7 @@ async fn racing_appends_at_the_same_index_never_fork() {
                 let s = Arc::clone(s);
                 tokio::spawn(async move {
                     let e = sample_entry(&format!("round-{round}-writer-{w}"), round);
-                    s.append(round, &[e]).await
+                    s.append_plain(round, &[e]).await
                 })
             })
             .collect();
@@ -273,7 +273,7 @@ async fn entries_are_append_only_in_the_schema() {
     let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).await.expect("open");
     let log = batch("t", 0, 3);
-    store.append(0, &log).await.expect("append");
+    store.append_plain(0, &log).await.expect("append");
     let before = store.entries(0, 10).await.expect("entries");
 
     let mut conn = raw(&path).await;
@@ -337,7 +337,10 @@ async fn entries_are_append_only_in_the_schema() {
 async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
     let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).await.expect("open");
-    store.append(0, &batch("h", 0, 2)).await.expect("append");
+    store
+        .append_plain(0, &batch("h", 0, 2))
+        .await
+        .expect("append");
 
     // Only by switching CHECK constraints off can a 31-byte hash get in.
     let mut conn = raw(&path).await;
@@ -349,6 +352,10 @@ async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
         .execute(&mut conn)
         .await
         .expect("forced insert");
+    sqlx::query("INSERT INTO tree_hashes VALUES (2, zeroblob(32))")
+        .execute(&mut conn)
+        .await
+        .expect("forced hash");
     conn.close().await.expect("close raw");
 
     let corrupt = |r: Result<_, StoreError>| match r {
@@ -362,7 +369,7 @@ async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
     assert!(store.entry(1).await.expect("entry 1").is_some());
     assert_eq!(store.entries(0, 2).await.expect("entries").len(), 2);
     store
-        .append(3, &batch("h", 3, 1))
+        .append_plain(3, &batch("h", 3, 1))
         .await
         .expect("append after");
     store.close().await;
@@ -372,7 +379,10 @@ async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
 async fn gaps_and_missing_triggers_are_detected() {
     let (_dir, path) = db_path();
     let store = SqliteStore::open(&path).await.expect("open");
-    store.append(0, &batch("g", 0, 3)).await.expect("append");
+    store
+        .append_plain(0, &batch("g", 0, 3))
+        .await
+        .expect("append");
 
     // Someone with file access drops the trigger and writes past the end.
     let mut conn = raw(&path).await;

@@ -111,6 +111,18 @@ impl StoredEntry {
     }
 }
 
+/// What a batch adds to the Merkle tree, stored in the same transaction as the batch's entries
+/// so that the tree, the entries and the checkpoint that covers them never disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TreeUpdate {
+    /// Position of the first new stored hash; must equal the number of stored hashes.
+    pub hashes_from: u64,
+    /// The new stored hashes (Go tlog stored-hash layout), contiguous from `hashes_from`.
+    pub hashes: Vec<[u8; 32]>,
+    /// The signed checkpoint (a C2SP signed note) of the log after this batch.
+    pub checkpoint: Vec<u8>,
+}
+
 /// Why a storage operation failed. Backend-neutral: backends map their own
 /// errors onto these variants and never leak their error types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +135,14 @@ pub enum StoreError {
         /// The `first_index` the caller passed: the size it expected.
         expected: u64,
         /// The log's actual size at the time of the append.
+        actual: u64,
+    },
+    /// [`Store::append`] was given tree hashes from position `expected`, but `actual`
+    /// hashes are stored. Nothing was written.
+    HashCountMismatch {
+        /// The [`TreeUpdate::hashes_from`] the caller passed.
+        expected: u64,
+        /// The number of stored hashes.
         actual: u64,
     },
     /// An entry with this `entry_id` already exists in the log, or the batch
@@ -143,6 +163,10 @@ impl fmt::Display for StoreError {
             StoreError::SizeMismatch { expected, actual } => write!(
                 f,
                 "log size mismatch: append at index {expected}, but the log has {actual} entries"
+            ),
+            StoreError::HashCountMismatch { expected, actual } => write!(
+                f,
+                "tree hash mismatch: hashes from position {expected}, but {actual} are stored"
             ),
             StoreError::DuplicateEntryId(id) => {
                 write!(
@@ -170,8 +194,39 @@ pub trait Store: Send + Sync + 'static {
     /// with [`StoreError::DuplicateEntryId`] (and writes nothing) if any
     /// `entry_id` already exists or repeats inside the batch. Returns only
     /// after the commit is durable. An empty batch at the current size is a
-    /// successful no-op.
-    async fn append(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError>;
+    /// successful no-op (nothing is written, not even `tree`).
+    ///
+    /// `tree` is stored in the same transaction: its hashes must continue the stored ones
+    /// ([`StoreError::HashCountMismatch`] otherwise) and its checkpoint becomes the latest,
+    /// covering `first_index + entries.len()` entries.
+    async fn append(
+        &self,
+        first_index: u64,
+        entries: &[NewEntry],
+        tree: &TreeUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// The number of stored tree hashes.
+    async fn hash_count(&self) -> Result<u64, StoreError>;
+
+    /// Stored tree hashes at positions `[start, start + limit)`, ascending (capped like
+    /// [`Store::entries`]).
+    async fn hashes(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// The stored tree hashes at the given positions, in the same order. Fails with
+    /// [`StoreError::Corrupt`] naming the first position that is not stored. At most 4,096
+    /// positions per call ([`StoreError::Backend`] beyond).
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// The latest checkpoint and the log size it covers, if any batch was appended.
+    async fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// Records a checkpoint note carrying witness cosignatures (it replaces an earlier one of
+    /// the same size, which can only have had fewer cosignatures).
+    async fn put_cosigned_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError>;
+
+    /// The latest cosigned checkpoint and its size.
+    async fn cosigned_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
     /// The number of entries in the log, which is also the next index.
     async fn size(&self) -> Result<u64, StoreError>;

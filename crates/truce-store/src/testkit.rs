@@ -10,7 +10,37 @@
 //!
 //! Enabled by the `testkit` cargo feature; not part of production builds.
 
-use crate::{NewEntry, Store, StoreError, StoredEntry};
+use crate::{NewEntry, Store, StoreError, StoredEntry, TreeUpdate, async_trait};
+
+/// The tree update the story uses: one stored hash per entry (the leaf hash) and a checkpoint
+/// naming the new size. Real callers append Merkle stored hashes; the store does not interpret
+/// them, it only keeps them dense and in step with the entries.
+pub fn tree_for(first_index: u64, entries: &[NewEntry]) -> TreeUpdate {
+    TreeUpdate {
+        hashes_from: first_index,
+        hashes: entries.iter().map(|e| e.leaf_hash).collect(),
+        checkpoint: format!(
+            "checkpoint {}",
+            first_index.saturating_add(entries.len() as u64)
+        )
+        .into_bytes(),
+    }
+}
+
+/// `append` with [`tree_for`]'s tree update, for tests about entries.
+#[async_trait]
+pub trait AppendPlain {
+    /// Appends `entries` at `first_index` with the story's tree update.
+    async fn append_plain(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> AppendPlain for S {
+    async fn append_plain(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError> {
+        self.append(first_index, entries, &tree_for(first_index, entries))
+            .await
+    }
+}
 
 /// A deterministic, distinct 32-byte "hash" for tests (the store does not
 /// verify hashes, so any 32 bytes do).
@@ -98,7 +128,7 @@ async fn assert_rejected(
     batch: &[NewEntry],
     want: StoreError,
 ) {
-    let got = store.append(first_index, batch).await;
+    let got = store.append_plain(first_index, batch).await;
     assert_eq!(
         got,
         Err(want),
@@ -153,7 +183,7 @@ pub async fn story(store: &dyn Store) {
     assert_eq!(store.blob(fake_hash(1)).await.expect("blob"), None);
 
     // An empty batch at the right index is a no-op; at a wrong one, a mismatch.
-    store.append(0, &[]).await.expect("empty append at 0");
+    store.append_plain(0, &[]).await.expect("empty append at 0");
     let mut log: Vec<NewEntry> = Vec::new();
     assert_log(store, &log).await;
     assert_rejected(
@@ -198,7 +228,7 @@ pub async fn story(store: &dyn Store) {
     .await;
 
     // --- A first batch.
-    store.append(0, &first).await.expect("first batch");
+    store.append_plain(0, &first).await.expect("first batch");
     log.extend(first.iter().cloned());
     assert_log(store, &log).await;
 
@@ -301,7 +331,7 @@ pub async fn story(store: &dyn Store) {
     odd[4].time_ms = i64::MAX;
     odd[4].leaf_hash = [0u8; 32];
     odd[1].signer = "party-ß+deadbeef".into();
-    store.append(3, &odd).await.expect("second batch");
+    store.append_plain(3, &odd).await.expect("second batch");
     log.extend(odd.iter().cloned());
     assert_log(store, &log).await;
 
@@ -310,7 +340,7 @@ pub async fn story(store: &dyn Store) {
         let e = sample_entry(&format!("f-{n}"), n);
         let at = u64::try_from(log.len()).expect("len fits u64");
         store
-            .append(at, std::slice::from_ref(&e))
+            .append_plain(at, std::slice::from_ref(&e))
             .await
             .expect("single append");
         log.push(e);
@@ -447,9 +477,84 @@ pub async fn story(store: &dyn Store) {
     // --- The log goes on after all those rejections.
     let last = vec![sample_entry("g-0", 20), sample_entry("g-1", 21)];
     store
-        .append(15, &last)
+        .append_plain(15, &last)
         .await
         .expect("append after rejections");
     log.extend(last);
     assert_log(store, &log).await;
+
+    // --- Tree hashes and checkpoints travel with their entries.
+    assert_eq!(
+        store.hash_count().await.expect("hash_count"),
+        log.len() as u64
+    );
+    let hashes = store.hashes(0, 1_000).await.expect("hashes");
+    let want: Vec<[u8; 32]> = log.iter().map(|e| e.leaf_hash).collect();
+    assert_eq!(hashes, want);
+    assert_eq!(
+        store.hashes(3, 2).await.expect("hashes"),
+        want[3..5].to_vec()
+    );
+    assert_eq!(
+        store.hashes(u64::MAX, 2).await.expect("hashes"),
+        Vec::<[u8; 32]>::new()
+    );
+    assert_eq!(
+        store.read_hashes(&[4, 0, 4]).await.expect("read_hashes"),
+        vec![want[4], want[0], want[4]]
+    );
+    assert_eq!(
+        store.read_hashes(&[]).await.expect("read_hashes"),
+        Vec::<[u8; 32]>::new()
+    );
+    assert!(matches!(
+        store.read_hashes(&[0, log.len() as u64]).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let size = log.len() as u64;
+    assert_eq!(
+        store.checkpoint().await.expect("checkpoint"),
+        Some((size, format!("checkpoint {size}").into_bytes()))
+    );
+    // Hashes that do not continue the stored ones: nothing is written.
+    let next = vec![sample_entry("h-0", 30)];
+    let mut bad = tree_for(size, &next);
+    bad.hashes_from = size + 1;
+    assert_eq!(
+        store.append(size, &next, &bad).await,
+        Err(StoreError::HashCountMismatch {
+            expected: size + 1,
+            actual: size
+        })
+    );
+    assert_log(store, &log).await;
+    assert_eq!(store.hash_count().await.expect("hash_count"), size);
+    // An empty batch writes no checkpoint.
+    store
+        .append(size, &[], &tree_for(size, &[]))
+        .await
+        .expect("empty append");
+    assert_eq!(
+        store.checkpoint().await.expect("checkpoint").map(|c| c.0),
+        Some(size)
+    );
+
+    // --- Cosigned checkpoints: the latest by size; a later note of one size replaces it.
+    assert_eq!(store.cosigned_checkpoint().await.expect("cosigned"), None);
+    store
+        .put_cosigned_checkpoint(size, b"one")
+        .await
+        .expect("put");
+    store
+        .put_cosigned_checkpoint(size, b"two")
+        .await
+        .expect("put");
+    store
+        .put_cosigned_checkpoint(size - 1, b"old")
+        .await
+        .expect("put");
+    assert_eq!(
+        store.cosigned_checkpoint().await.expect("cosigned"),
+        Some((size, b"two".to_vec()))
+    );
 }

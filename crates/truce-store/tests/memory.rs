@@ -6,13 +6,16 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use truce_store::{NewEntry, Store, StoreError, StoredEntry, async_trait, testkit};
+use truce_store::{NewEntry, Store, StoreError, StoredEntry, TreeUpdate, async_trait, testkit};
 
 #[derive(Default)]
 struct Inner {
     log: Vec<StoredEntry>,
     by_id: HashMap<String, u64>,
     blobs: HashMap<[u8; 32], Vec<u8>>,
+    hashes: Vec<[u8; 32]>,
+    checkpoints: Vec<(u64, Vec<u8>)>,
+    cosigned: std::collections::BTreeMap<u64, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -30,13 +33,27 @@ const CAP: u32 = 10_000;
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn append(&self, first_index: u64, entries: &[NewEntry]) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        first_index: u64,
+        entries: &[NewEntry],
+        tree: &TreeUpdate,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let size = inner.log.len() as u64;
         if first_index != size {
             return Err(StoreError::SizeMismatch {
                 expected: first_index,
                 actual: size,
+            });
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if tree.hashes_from != inner.hashes.len() as u64 {
+            return Err(StoreError::HashCountMismatch {
+                expected: tree.hashes_from,
+                actual: inner.hashes.len() as u64,
             });
         }
         let mut seen = HashSet::new();
@@ -50,7 +67,62 @@ impl Store for MemoryStore {
             inner.by_id.insert(e.entry_id.clone(), index);
             inner.log.push(StoredEntry::new(index, e.clone()));
         }
+        inner.hashes.extend_from_slice(&tree.hashes);
+        let size = inner.log.len() as u64;
+        inner.checkpoints.push((size, tree.checkpoint.clone()));
         Ok(())
+    }
+
+    async fn hash_count(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.hashes.len() as u64)
+    }
+
+    async fn hashes(&self, start: u64, limit: u32) -> Result<Vec<[u8; 32]>, StoreError> {
+        let inner = self.lock()?;
+        let Ok(start) = usize::try_from(start) else {
+            return Ok(Vec::new());
+        };
+        Ok(inner
+            .hashes
+            .iter()
+            .skip(start)
+            .take(limit.min(CAP) as usize)
+            .copied()
+            .collect())
+    }
+
+    async fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let inner = self.lock()?;
+        if indexes.len() > 4096 {
+            return Err(StoreError::Backend("too many hash positions".into()));
+        }
+        indexes
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| inner.hashes.get(i))
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt(format!("tree hash {i} is not stored")))
+            })
+            .collect()
+    }
+
+    async fn checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.lock()?.checkpoints.last().cloned())
+    }
+
+    async fn put_cosigned_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError> {
+        self.lock()?.cosigned.insert(size, note.to_vec());
+        Ok(())
+    }
+
+    async fn cosigned_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .lock()?
+            .cosigned
+            .last_key_value()
+            .map(|(k, v)| (*k, v.clone())))
     }
 
     async fn size(&self) -> Result<u64, StoreError> {

@@ -24,9 +24,9 @@ pub struct EntryReceipt {
     pub index: u64,
     /// RFC 6962 leaf hash, hex.
     pub leaf_hash: String,
-    /// C2SP tlog-proof receipt (inclusion proof and checkpoint) once the Merkle log is enabled;
-    /// `null` until then.
-    pub proof: Option<String>,
+    /// C2SP tlog-proof receipt: the inclusion proof of the entry in a signed checkpoint,
+    /// verifiable offline with the log's vkey.
+    pub proof: String,
 }
 
 /// Reads a body of at most `limit` bytes, answering 413 beyond it.
@@ -84,9 +84,81 @@ async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
     let receipt = rx
         .await
         .map_err(|_| Problem::unavailable("the sequencer stopped; the entry was not logged"))??;
+    let proof = crate::ledger::inclusion_proof(&*app.store, receipt.checkpoint.size, receipt.index)
+        .await
+        .map_err(|e| {
+            Problem::unavailable(format!(
+                "the entry is logged at index {}, but its inclusion proof failed: {e}",
+                receipt.index
+            ))
+        })?;
+    let proof = crate::ledger::Ledger::receipt_text(receipt.index, proof, &receipt.checkpoint)
+        .map_err(Problem::internal)?;
     Ok(EntryReceipt {
         index: receipt.index,
         leaf_hash: hex::encode(receipt.leaf_hash),
-        proof: None,
+        proof,
     })
+}
+
+/// A logged entry, as `GET /v1/entries/{id}` shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoggedEntry {
+    /// The payload id.
+    pub id: String,
+    pub index: u64,
+    pub kind: String,
+    /// The first signature's key, `name+keyid`.
+    pub signer: String,
+    /// Log time, RFC 3339.
+    pub log_time: String,
+    /// RFC 6962 leaf hash, hex.
+    pub leaf_hash: String,
+    /// The envelope as logged (canonical form).
+    #[schema(value_type = Object)]
+    pub envelope: serde_json::Value,
+}
+
+/// Look up a logged entry by its payload id.
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{id}",
+    tag = "entries",
+    params(("id" = String, Path, description = "The payload id")),
+    responses(
+        (status = 200, body = LoggedEntry),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_entry(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<LoggedEntry>, Problem> {
+    let not_found = || {
+        Problem::not_found(format!(
+            "no entry with id {:?} is logged",
+            id.chars().take(128).collect::<String>()
+        ))
+    };
+    if truce_model::dsse::check_id(&id).is_err() {
+        return Err(not_found());
+    }
+    let e = app
+        .store
+        .entry_by_id(&id)
+        .await
+        .map_err(|e| Problem::unavailable(format!("reading the log: {e}")))?
+        .ok_or_else(not_found)?;
+    let leaf = truce_log::leaf::Leaf::decode(&e.leaf).map_err(Problem::internal)?;
+    let envelope =
+        serde_json::from_slice(&leaf.envelope.canonical_json()).map_err(Problem::internal)?;
+    Ok(Json(LoggedEntry {
+        id: e.entry_id,
+        index: e.index,
+        kind: e.kind,
+        signer: e.signer,
+        log_time: truce_engine::rfc3339(e.time_ms),
+        leaf_hash: hex::encode(e.leaf_hash),
+        envelope,
+    }))
 }

@@ -4,3 +4,4 @@ pub mod agreements;
 pub mod blobs;
 pub mod entries;
 pub mod health;
+pub mod log;
