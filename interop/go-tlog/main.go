@@ -74,18 +74,17 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // config is everything the verifier needs; main fills it from flags, tests fill it directly.
 type config struct {
-	LogURL          string        // the C2SP tlog-tiles prefix, e.g. http://127.0.0.1:8080/log
-	VKey            string        // the log's signed-note verifier key
-	Origin          string        // expected origin ("" = accept the checkpoint's)
-	Witnesses       []string      // cosigner vkeys that must have cosigned the current checkpoint
-	ReceiptsFile    string        // JSON receipts (see readReceipts)
-	OldCheckpoint   string        // an earlier signed checkpoint of the same log
-	AllowNoProof    bool          // accept receipts whose "proof" is null (checked against the tree only)
-	Wait            time.Duration // how long to wait for the checkpoint to cover receipts / old checkpoint
-	Jobs            int           // concurrent HTTP requests
-	Client          *http.Client
-	Log             io.Writer // progress and warnings
-	DiagnoseMaxSize int64     // largest tree rebuilt from the entry bundles to pinpoint a bad tile
+	LogURL        string        // the C2SP tlog-tiles prefix, e.g. http://127.0.0.1:8080/log
+	VKey          string        // the log's signed-note verifier key
+	Origin        string        // expected origin ("" = accept the checkpoint's)
+	Witnesses     []string      // cosigner vkeys that must have cosigned the current checkpoint
+	ReceiptsFile  string        // JSON receipts (see readReceipts)
+	OldCheckpoint string        // an earlier signed checkpoint of the same log
+	AllowNoProof  bool          // accept receipts whose "proof" is null (checked against the tree only)
+	Wait          time.Duration // how long to wait for the checkpoint to cover receipts / old checkpoint
+	Jobs          int           // concurrent HTTP requests
+	Client        *http.Client
+	Log           io.Writer // progress and warnings
 }
 
 // summary is what a successful run found.
@@ -155,18 +154,17 @@ func verifyMain(args []string) int {
 		return 2
 	}
 	cfg := config{
-		LogURL:          logPrefix(*url, *logURL),
-		VKey:            *vkey,
-		Origin:          *origin,
-		Witnesses:       witnesses,
-		ReceiptsFile:    *receipts,
-		OldCheckpoint:   *old,
-		AllowNoProof:    *allowNoProof,
-		Wait:            *wait,
-		Jobs:            *jobs,
-		Client:          &http.Client{Timeout: *timeout},
-		Log:             os.Stderr,
-		DiagnoseMaxSize: 2 << 20,
+		LogURL:        logPrefix(*url, *logURL),
+		VKey:          *vkey,
+		Origin:        *origin,
+		Witnesses:     witnesses,
+		ReceiptsFile:  *receipts,
+		OldCheckpoint: *old,
+		AllowNoProof:  *allowNoProof,
+		Wait:          *wait,
+		Jobs:          *jobs,
+		Client:        newClient(*timeout, *jobs),
+		Log:           os.Stderr,
 	}
 	sum, err := verify(cfg)
 	if err != nil {
@@ -175,6 +173,13 @@ func verifyMain(args []string) int {
 	}
 	fmt.Println(sum.String())
 	return 0
+}
+
+// newClient is an HTTP client keeping enough idle connections for jobs concurrent requests.
+func newClient(timeout time.Duration, jobs int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 2 * jobs
+	return &http.Client{Timeout: timeout, Transport: t}
 }
 
 func logPrefix(base, logURL string) string {
@@ -651,7 +656,7 @@ func checkLeaf(leaf []byte) (int64, error) {
 	const prefix = `{"time_ms":`
 	const middle = `,"envelope":`
 	if !bytes.HasPrefix(leaf, []byte(prefix)) {
-		return 0, fmt.Errorf("does not start with %s: %q", prefix, abbrev(leaf))
+		return 0, fmt.Errorf("does not start with %s (starts %q)", prefix, abbrev(leaf))
 	}
 	rest := leaf[len(prefix):]
 	i := 0
@@ -976,7 +981,7 @@ func (v *verifier) currentCheckpoint(minSize int64) (*checkpoint, error) {
 			return cp, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("checkpoint size %d after waiting %v, but the receipts / old checkpoint need at least %d: the log does not integrate acknowledged entries", cp.Tree.N, v.cfg.Wait, minSize)
+			return nil, fmt.Errorf("checkpoint size %d after waiting %v, but at least %d is needed to cover the receipts (entries the log acknowledged) and the old checkpoint (a tree it signed before)", cp.Tree.N, v.cfg.Wait, minSize)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -1291,13 +1296,15 @@ func (v *verifier) checkReceipts(receipts []receipt, cur *checkpoint, thr tlog.H
 		var leafHash tlog.Hash
 		copy(leafHash[:], lh)
 
-		// Against the verified tree: the log holds this leaf at this index.
-		got, err := thr.ReadHashes([]int64{tlog.StoredHashIndex(0, idx)})
-		if err != nil {
-			return fmt.Errorf("%s: reading the leaf hash from the tiles: %v", what, err)
-		}
-		if got[0] != leafHash {
-			return fmt.Errorf("%s: receipt says leaf hash %x, but the log has %x at that index", what, leafHash[:], got[0][:])
+		// Against the current signed tree: an inclusion proof built from the tiles and checked
+		// against the checkpoint root (sound whatever the tiles say).
+		if p, err := tlog.ProveRecord(cur.Tree.N, idx, thr); err != nil || tlog.CheckRecord(p, cur.Tree.N, cur.Tree.Hash, idx, leafHash) != nil {
+			got, _ := thr.ReadHashes([]int64{tlog.StoredHashIndex(0, idx)})
+			has := "another leaf"
+			if len(got) == 1 {
+				has = fmt.Sprintf("%x", got[0][:])
+			}
+			return fmt.Errorf("%s: receipt says leaf hash %x, but the log has %s at that index", what, leafHash[:], has)
 		}
 
 		if len(r.Envelope) > 0 && string(r.Envelope) != "null" {
@@ -1406,6 +1413,7 @@ func checkpointMain(args []string) int {
 	vkey := fs.String("vkey", "", "the log's verifier key")
 	out := fs.String("out", "", "write the verified checkpoint here")
 	minSize := fs.Int64("min-size", 0, "wait until the checkpoint's size is at least this")
+	covers := fs.String("receipts", "", "wait until the checkpoint covers every receipt in this file")
 	wait := fs.Duration("wait", 15*time.Second, "how long to wait for -min-size")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -1418,6 +1426,23 @@ func checkpointMain(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go-tlog checkpoint: -vkey: %v\n", err)
 		return 2
+	}
+	if *covers != "" {
+		data, err := os.ReadFile(*covers)
+		if err == nil {
+			var rs []receipt
+			if rs, err = readReceipts(data); err == nil {
+				for _, r := range rs {
+					if r.Index != nil && *r.Index+1 > *minSize {
+						*minSize = *r.Index + 1
+					}
+				}
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go-tlog checkpoint: -receipts: %v\n", err)
+			return 2
+		}
 	}
 	v := &verifier{cfg: config{LogURL: logPrefix(*url, *logURL), Wait: *wait, Log: os.Stderr}, logV: logV}
 	v.f = newFetcher(v.cfg.LogURL, &http.Client{Timeout: 30 * time.Second}, 1, os.Stderr)

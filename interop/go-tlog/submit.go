@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -164,6 +165,7 @@ func submitMain(args []string) int {
 	prefix := fs.String("name-prefix", "interop.example/monitor", "name prefix of the generated keys")
 	affiliation := fs.String("affiliation", "OSCE", "affiliation of the accredited keys")
 	resubmit := fs.Bool("resubmit", true, "submit the first envelope a second time and check the answer is the same index and leaf hash (idempotency)")
+	concurrency := fs.Int("c", 8, "concurrent submissions")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of each HTTP request")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -172,14 +174,21 @@ func submitMain(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if err := submit(*url, *keyFile, *n, *receiptsOut, *prefix, *affiliation, *resubmit, &http.Client{Timeout: *timeout}, os.Stdout); err != nil {
+	if err := submit(*url, *keyFile, *n, *concurrency, *receiptsOut, *prefix, *affiliation, *resubmit, newClient(*timeout, *concurrency), os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "go-tlog submit: FAIL: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func submit(url, keyFile string, n int, receiptsOut, prefix, affiliation string, resubmit bool, client *http.Client, out io.Writer) error {
+func abbrevList(s []string) string {
+	if len(s) > 12 {
+		return strings.Join(s[:5], " ") + " … " + strings.Join(s[len(s)-5:], " ")
+	}
+	return strings.Join(s, " ")
+}
+
+func submit(url, keyFile string, n, concurrency int, receiptsOut, prefix, affiliation string, resubmit bool, client *http.Client, out io.Writer) error {
 	op, err := loadSigner(keyFile)
 	if err != nil {
 		return err
@@ -193,16 +202,15 @@ func submit(url, keyFile string, n int, receiptsOut, prefix, affiliation string,
 		defer rf.Close()
 	}
 	s := &submitter{url: strings.TrimRight(url, "/"), client: client}
-	var first *envelope
-	var firstAns *entryAnswer
-	var indexes []string
-	for i := 0; i < n; i++ {
+	envs := make([]*envelope, n)
+	names := make([]string, n)
+	for i := range envs {
 		var rnd [4]byte
 		if _, err := rand.Read(rnd[:]); err != nil {
 			return err
 		}
-		name := fmt.Sprintf("%s-%x", prefix, rnd)
-		_, vkey, err := note.GenerateKey(rand.Reader, name)
+		names[i] = fmt.Sprintf("%s-%x", prefix, rnd)
+		_, vkey, err := note.GenerateKey(rand.Reader, names[i])
 		if err != nil {
 			return err
 		}
@@ -210,21 +218,47 @@ func submit(url, keyFile string, n int, receiptsOut, prefix, affiliation string,
 		if err != nil {
 			return err
 		}
-		env, err := signEnvelope("application/vnd.truce.key+json", payload, op)
-		if err != nil {
+		if envs[i], err = signEnvelope("application/vnd.truce.key+json", payload, op); err != nil {
 			return err
 		}
-		a, raw, err := s.post(env)
-		if err != nil {
-			return fmt.Errorf("entry %d (key %s): %v", i, name, err)
+	}
+	// Post concurrently: each answer may wait for the entry's integration into a checkpoint.
+	answers := make([]*entryAnswer, n)
+	raws := make([]map[string]json.RawMessage, n)
+	errs := make([]error, n)
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				answers[i], raws[i], errs[i] = s.post(envs[i])
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var indexes []string
+	seen := map[int64]int{}
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			return fmt.Errorf("entry %d (key %s): %v", i, names[i], errs[i])
 		}
-		if i == 0 {
-			first, firstAns = env, a
+		if j, dup := seen[*answers[i].Index]; dup {
+			return fmt.Errorf("entries %d and %d (different envelopes) were both given index %d", j, i, *answers[i].Index)
 		}
-		indexes = append(indexes, strconv.FormatInt(*a.Index, 10))
+		seen[*answers[i].Index] = i
+		indexes = append(indexes, strconv.FormatInt(*answers[i].Index, 10))
 		if rf != nil {
-			raw["envelope"], _ = json.Marshal(env)
-			line, err := json.Marshal(raw)
+			raws[i]["envelope"], _ = json.Marshal(envs[i])
+			line, err := json.Marshal(raws[i])
 			if err != nil {
 				return err
 			}
@@ -233,7 +267,8 @@ func submit(url, keyFile string, n int, receiptsOut, prefix, affiliation string,
 			}
 		}
 	}
-	fmt.Fprintf(out, "submitted %d key entries signed by %s+%08x: indexes %s\n", n, op.Name(), op.KeyHash(), strings.Join(indexes, " "))
+	first, firstAns := envs[0], answers[0]
+	fmt.Fprintf(out, "submitted %d key entries signed by %s+%08x: indexes %s\n", n, op.Name(), op.KeyHash(), abbrevList(indexes))
 	if resubmit {
 		a, _, err := s.post(first)
 		if err != nil {

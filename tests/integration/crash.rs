@@ -79,11 +79,13 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
         let size = health["size"].as_u64().unwrap();
         assert!(size >= before.len() as u64, "log shrank to {size}");
 
+        let first_ack = Arc::new(tokio::sync::Notify::new());
         let mut clients = Vec::new();
         for c in 0..4 {
             let (http, url) = (server.http.clone(), server.url.clone());
             let op = op.clone();
             let acked = acked.clone();
+            let first_ack = first_ack.clone();
             let first = next_id + c * 1_000_000;
             clients.push(tokio::spawn(async move {
                 for n in first.. {
@@ -113,12 +115,15 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
                         index: body["index"].as_u64().unwrap(),
                         leaf_hash: body["leaf_hash"].as_str().unwrap().to_string(),
                     });
+                    first_ack.notify_one();
                 }
             }));
         }
         next_id += 4 * 1_000_000;
-        // Fault injection, not synchronisation: the kill lands at a random moment.
-        tokio::time::sleep(Duration::from_millis(10 + rng.next() % 150)).await;
+        // Under load (at least one acknowledgement in this cycle), the kill lands at a random
+        // moment: fault injection, not synchronisation.
+        first_ack.notified().await;
+        tokio::time::sleep(Duration::from_millis(rng.next() % 100)).await;
         server.kill9();
         for c in clients {
             c.await.unwrap();

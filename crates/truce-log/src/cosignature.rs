@@ -549,6 +549,30 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_beyond_2_63_are_refused_even_if_signed() {
+        let k = CosignerKey::from_seed("w.example/1", [3; 32]).unwrap();
+        let t = MAX_TIMESTAMP + 1;
+        let ed = k.key.sign(&cosigned_message(BODY, t));
+        let mut sig = t.to_be_bytes().to_vec();
+        sig.extend_from_slice(&ed.to_bytes());
+        let line = NoteSignature {
+            name: k.name.clone(),
+            key_id: k.id,
+            sig,
+        };
+        let v = k.verifier();
+        assert_eq!(
+            v.verify_cosignature(BODY, &line),
+            Err(CosignatureError::TimestampOutOfRange(t))
+        );
+        assert!(!NoteVerifier::verify(&v, BODY.as_bytes(), &line.sig));
+        assert_eq!(
+            cosignature_timestamp(&line),
+            Err(CosignatureError::TimestampOutOfRange(t))
+        );
+    }
+
+    #[test]
     fn cosignature_is_not_a_plain_signature() {
         // The same Ed25519 key as a type-0x01 signer: different key ID, different message.
         let seed = [5; 32];
