@@ -258,3 +258,40 @@ async fn openapi_is_generated_and_complete() {
     assert_eq!(vkeys["origin"], "truce.test/log");
     assert_eq!(vkeys["operator"], server.operator().verifier().to_string());
 }
+
+#[tokio::test]
+async fn ticks_make_time_pass_in_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = crate::util::init(tmp.path());
+    let cfg = data.join("truce.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("tick_seconds = 60", "tick_seconds = 1");
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&data);
+    // A tick is due one second after start: wait for it, bounded.
+    let mut size = 0;
+    for _ in 0..50 {
+        size = super::entries::size(&server).await;
+        if size > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(size >= 1, "no tick was logged within 5 s");
+    let bundle = server
+        .http
+        .get(format!("{}/log/tile/entries/000.p/1", server.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let leaves = truce_log::tile::decode_bundle(&bundle).unwrap();
+    let leaf = truce_log::leaf::Leaf::decode(leaves[0]).unwrap();
+    assert_eq!(leaf.envelope.kind().unwrap(), "tick");
+    let (id, payload) = leaf.envelope.payload_object().unwrap();
+    assert!(id.starts_with("tick-"));
+    assert!(payload["time"].is_string());
+}

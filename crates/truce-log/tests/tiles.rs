@@ -13,8 +13,8 @@ use truce_log::merkle::{
 };
 use truce_log::tile::{
     LevelTiles, TileError, TileHashReader, TileLevel, TileReader, TileRef, bundle_leaf_hashes,
-    decode_bundle, decode_tile_bundle, encode_bundle, hash_tile_indexes, new_tiles,
-    read_tile_data, tile_for, tile_hashes, tiles_for_size,
+    decode_bundle, decode_tile_bundle, encode_bundle, hash_tile_indexes, new_tiles, read_tile_data,
+    tile_for, tile_hashes, tiles_for_size,
 };
 
 fn tile(level: TileLevel, index: u64, width: u16) -> TileRef {
@@ -34,7 +34,10 @@ fn paths_are_spelled_as_the_spec_says() {
         (tile(H(1), 1000, 256), "tile/1/x001/000"),
         (tile(H(2), 999, 17), "tile/2/999.p/17"),
         (tile(Entries, 5, 1), "tile/entries/005.p/1"),
-        (tile(Entries, 1_000_000, 255), "tile/entries/x001/x000/000.p/255"),
+        (
+            tile(Entries, 1_000_000, 255),
+            "tile/entries/x001/x000/000.p/255",
+        ),
         (tile(H(7), 0, 255), "tile/7/000.p/255"),
         (tile(H(6), 254, 256), "tile/6/254"),
         (
@@ -226,7 +229,10 @@ fn tiles_of_the_spec_examples() {
     assert_eq!(top.last(), Some(&lt(TileLevel::Hash(7), 0, 255)));
     assert_eq!(top.len(), 9);
 
-    let l1: Vec<String> = tiles_for_size(70_000)[2].tiles().map(|t| t.path()).collect();
+    let l1: Vec<String> = tiles_for_size(70_000)[2]
+        .tiles()
+        .map(|t| t.path())
+        .collect();
     assert_eq!(l1, ["tile/1/000", "tile/1/001.p/17"]);
     assert_eq!(
         tile_for(TileLevel::Hash(0), 273, 70_000).map(|t| t.path()),
@@ -239,7 +245,10 @@ fn tiles_of_the_spec_examples() {
 }
 
 fn all_tiles(size: u64) -> BTreeSet<TileRef> {
-    tiles_for_size(size).iter().flat_map(|l| l.tiles()).collect()
+    tiles_for_size(size)
+        .iter()
+        .flat_map(|l| l.tiles())
+        .collect()
 }
 
 proptest! {
@@ -369,7 +378,10 @@ fn bundles() {
     assert_eq!(b.len(), 2 + 3 + 302);
     assert_eq!(decode_bundle(&b).unwrap(), entries);
     let max = vec![1u8; 65_535];
-    assert_eq!(decode_bundle(&encode_bundle(&[&max]).unwrap()).unwrap(), vec![&max[..]]);
+    assert_eq!(
+        decode_bundle(&encode_bundle(&[&max]).unwrap()).unwrap(),
+        vec![&max[..]]
+    );
 
     let none: [&[u8]; 0] = [];
     assert_eq!(encode_bundle(&none), Err(TileError::EmptyBundle));
@@ -377,13 +389,19 @@ fn bundles() {
         encode_bundle(&[vec![0u8; 65_536]]),
         Err(TileError::EntryTooLarge(65_536))
     );
-    assert_eq!(encode_bundle(&vec![b"x"; 257]), Err(TileError::TooManyEntries));
+    assert_eq!(
+        encode_bundle(&vec![b"x"; 257]),
+        Err(TileError::TooManyEntries)
+    );
     assert!(encode_bundle(&vec![b"x"; 256]).is_ok());
 
     assert_eq!(decode_bundle(&[]), Err(TileError::EmptyBundle));
     assert_eq!(decode_bundle(&[0]), Err(TileError::TruncatedBundle));
     assert_eq!(decode_bundle(&[0, 2, 1]), Err(TileError::TruncatedBundle));
-    assert_eq!(decode_bundle(&[0, 1, 1, 0]), Err(TileError::TruncatedBundle));
+    assert_eq!(
+        decode_bundle(&[0, 1, 1, 0]),
+        Err(TileError::TruncatedBundle)
+    );
     assert_eq!(decode_bundle(&[0; 2 * 257]), Err(TileError::TooManyEntries));
     assert_eq!(decode_bundle(&[0; 2 * 256]).unwrap().len(), 256);
 
@@ -438,7 +456,10 @@ fn auditor_recomputes_the_root_from_entry_bundles() {
         let entries = decode_tile_bundle(&t, &bundle).unwrap();
         let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         let level0 = TileRef::new(TileLevel::Hash(0), t.index(), t.width()).unwrap();
-        assert_eq!(read_tile_data(&level0, &log.store).unwrap(), hashes.concat());
+        assert_eq!(
+            read_tile_data(&level0, &log.store).unwrap(),
+            hashes.concat()
+        );
         leaf_hashes.extend(hashes);
     }
     assert_eq!(root_from_leaf_hashes(&leaf_hashes), root(size));
@@ -510,10 +531,7 @@ fn proofs_from_tiles_equal_proofs_from_storage() {
             "consistency {old} -> {t}"
         );
         assert_eq!(tree_hash(t, &reader).unwrap(), root(t));
-        assert_eq!(
-            Frontier::from_hashes(t, &reader).unwrap().root(),
-            root(t)
-        );
+        assert_eq!(Frontier::from_hashes(t, &reader).unwrap().root(), root(t));
     }
 }
 
@@ -534,7 +552,10 @@ fn every_tile_read_is_authenticated() {
             };
             let reader = TileHashReader::new(t, root(t), &server);
             assert!(
-                matches!(prove_record(t, n, &reader), Err(MerkleError::Inconsistent(_))),
+                matches!(
+                    prove_record(t, n, &reader),
+                    Err(MerkleError::Inconsistent(_))
+                ),
                 "tampered {bad} accepted"
             );
             // Wrong length.
@@ -591,10 +612,7 @@ fn tile_reader_refusals() {
     assert_eq!(reader.read_hashes(&[]), Ok(vec![]));
     // The empty tree has no hashes.
     let empty = TileHashReader::new(0, truce_log::merkle::empty_root(), &server);
-    assert_eq!(
-        empty.read_hashes(&[0]),
-        Err(MerkleError::MissingHash(0))
-    );
+    assert_eq!(empty.read_hashes(&[0]), Err(MerkleError::MissingHash(0)));
 
     // Verified tiles: the tiles as they are at this size, nothing else.
     let t0 = tile_for(TileLevel::Hash(0), 3, t).unwrap();
@@ -610,5 +628,8 @@ fn tile_reader_refusals() {
         })
     );
     let e = tile(TileLevel::Entries, 0, 256);
-    assert_eq!(reader.read_verified_tiles(&[e]), Err(TileError::WrongKind(e)));
+    assert_eq!(
+        reader.read_verified_tiles(&[e]),
+        Err(TileError::WrongKind(e))
+    );
 }

@@ -212,6 +212,12 @@ impl AppState {
             published: published_tx,
         };
         tokio::spawn(sequencer.run(rx));
+        tokio::spawn(crate::ticker::run(
+            Arc::new(dir.operator_key.clone()),
+            shared.clone(),
+            tx.clone(),
+            std::time::Duration::from_secs(dir.config.tick_seconds),
+        ));
         Ok(AppState {
             store,
             state: shared,

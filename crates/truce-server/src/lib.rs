@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod problem;
 pub mod routes;
 pub mod sequencer;
+pub mod ticker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
