@@ -14,6 +14,10 @@ use truce_model::agreement::{self, DirResolver};
 use truce_model::keys::PrivateKey;
 use truce_server::datadir::DataDir;
 
+mod witness_cmd;
+
+mod log_verify;
+
 #[derive(Parser)]
 #[command(
     name = "truce",
@@ -37,6 +41,11 @@ enum Command {
     /// Agreement documents.
     #[command(subcommand)]
     Agreement(AgreementCommand),
+    /// The transparency log: audit it from the outside.
+    #[command(subcommand)]
+    Log(log_verify::LogCommand),
+    /// Run a witness (C2SP tlog-witness) that cosigns consistent checkpoints of trusted logs.
+    Witness(witness_cmd::WitnessArgs),
 }
 
 #[derive(Args)]
@@ -98,6 +107,8 @@ fn main() -> ExitCode {
             key_generate(&name, &out).map(|()| ExitCode::SUCCESS)
         }
         Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
+        Command::Witness(args) => witness_cmd::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Log(cmd) => Ok(log_verify::run(cmd)),
     };
     match result {
         Ok(code) => code,

@@ -202,6 +202,12 @@ fn main() {
         "built-verifier.bin",
         b"\x00\x05party\x01\x00ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\x00\x00",
     );
+    // Structured mode 0x00: name "x", a valid point in a non-canonical encoding (y = p + 3 ≥ p),
+    // matching keyid. Random bytes never land on the 38 such encodings.
+    let mut noncanonical = vec![0x00, b'x', 0x01, 0, 0, 0, 0, 0xf0];
+    noncanonical.extend([0xff; 30]);
+    noncanonical.extend([0x7f, 0, 0, 1]);
+    write("keys", "built-noncanonical-point.bin", &noncanonical);
     write(
         "keys",
         "built-private.bin",

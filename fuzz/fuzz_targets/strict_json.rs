@@ -53,7 +53,9 @@ fn same(a: &Value, b: &Value) -> bool {
                 x.as_f64().unwrap_or(f64::NAN),
                 y.as_f64().unwrap_or(f64::NAN),
             );
-            x == y || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON
+            x == y
+                || (x - y).abs() <= x.abs().max(y.abs()) * 4.0 * f64::EPSILON
+                || (x - y).abs() <= f64::MIN_POSITIVE
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))

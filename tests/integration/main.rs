@@ -2,7 +2,9 @@
 //! it over HTTP like any client would.
 
 mod agreement_check;
+mod audit;
 mod consent_story;
 mod crash;
 mod entries;
 mod util;
+mod witness;

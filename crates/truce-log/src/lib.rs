@@ -5,6 +5,7 @@
 //! Data flows one way: a submitted envelope becomes a [`leaf::Leaf`] with its log time, the leaf's
 //! hash goes into the tree, and everything derived (the engine's state) is recomputed from leaves.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod leaf;

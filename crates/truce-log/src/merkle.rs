@@ -456,7 +456,9 @@ fn consistency_proof_len(t: u64, n: u64) -> usize {
     let shift = n.trailing_zeros();
     let full = inclusion_proof_len(t, n - 1);
     let seed = usize::from(!n.is_power_of_two());
-    seed + full - shift as usize
+    // full > shift: the shared subtree lies strictly below the point where the paths to leaf
+    // n - 1 and to the new tree's last leaf part.
+    (seed + full).saturating_sub(shift as usize)
 }
 
 /// Checks that `proof` proves leaf `n` with hash `leaf_hash` is in the tree of size `t` with root

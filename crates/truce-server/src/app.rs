@@ -35,6 +35,8 @@ pub struct AppState {
     pub published: watch::Receiver<Arc<Published>>,
     /// Immutable tiles and bundles already served.
     pub tiles: crate::routes::log::Tiles,
+    /// The witnesses asked to cosign checkpoints (listed at `/v1/log/vkeys`).
+    pub witnesses: Arc<[truce_log::cosignature::CosignatureVerifier]>,
 }
 
 /// Why the state could not be rebuilt from the store.
@@ -218,6 +220,13 @@ impl AppState {
             tx.clone(),
             std::time::Duration::from_secs(dir.config.tick_seconds),
         ));
+        tokio::spawn(crate::witness::collect(
+            store.clone(),
+            published.clone(),
+            dir.config.origin.clone(),
+            log_vkey.clone(),
+            dir.config.witnesses.clone(),
+        ));
         Ok(AppState {
             store,
             state: shared,
@@ -227,6 +236,12 @@ impl AppState {
             operator_vkey: operator,
             published,
             tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),
+            witnesses: dir
+                .config
+                .witnesses
+                .iter()
+                .map(|w| w.vkey.clone())
+                .collect(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The data directory: the log's and the operator's keys, the configuration, the store.
 //!
 //! ```text
-//! DIR/truce.toml          origin, tick_seconds
+//! DIR/truce.toml          origin, tick_seconds, [[witnesses]] (url, vkey)
 //! DIR/keys/log.key        the log's signing key (signed-note private key; name = origin)
 //! DIR/keys/operator.key   the operator's key (name = <origin>/operator)
 //! DIR/truce.sqlite        the embedded store (WAL)
@@ -24,6 +24,9 @@ pub struct Config {
     /// How often the server logs a `tick` so that time passes in the log.
     #[serde(default = "default_tick")]
     pub tick_seconds: u64,
+    /// Witnesses asked to cosign every checkpoint (`[[witnesses]] url = "http://…", vkey = "…"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::witness::WitnessConfig>,
 }
 
 fn default_tick() -> u64 {
@@ -135,6 +138,7 @@ impl DataDir {
         let config = Config {
             origin: origin.to_string(),
             tick_seconds: default_tick(),
+            witnesses: Vec::new(),
         };
         let text = toml::to_string(&config)
             .map_err(|e| DataDirError::Invalid(root.join("truce.toml"), e.to_string()))?;
@@ -161,6 +165,8 @@ impl DataDir {
                 "tick_seconds must be at least 1".into(),
             ));
         }
+        crate::witness::collect::check_witnesses(&config.witnesses)
+            .map_err(|why| DataDirError::Invalid(cfg_path.clone(), why))?;
         let log_path = root.join("keys/log.key");
         let log_key = read_key(&log_path)?;
         if log_key.name() != config.origin {

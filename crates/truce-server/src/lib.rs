@@ -15,6 +15,7 @@ pub mod problem;
 pub mod routes;
 pub mod sequencer;
 pub mod ticker;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -43,6 +43,6 @@ pub async fn vkeys(State(app): State<AppState>) -> Json<Vkeys> {
         origin: app.origin.clone(),
         log: app.log_vkey.to_string(),
         operator: app.operator_vkey.to_string(),
-        witnesses: Vec::new(),
+        witnesses: app.witnesses.iter().map(ToString::to_string).collect(),
     })
 }
