@@ -125,7 +125,7 @@ fn verify(args: &VerifyArgs) -> ExitCode {
         let bar = bar.get_or_insert_with(|| {
             let b = ProgressBar::new(total);
             if let Ok(style) = ProgressStyle::with_template(
-                "{msg} [{bar:40}] {human_pos}/{human_len} entries ({per_sec}, {eta} left)",
+                "{msg} [{bar:40}] {human_pos}/{human_len} entries, {eta} left",
             ) {
                 b.set_style(style.progress_chars("=> "));
             }
@@ -413,6 +413,11 @@ fn http_get(client: &Client, url: &Url, max: usize) -> Result<Option<Vec<u8>>, U
     if !status.is_success() {
         let mut detail = String::new();
         let _ = resp.take(512).read_to_string(&mut detail);
+        // The server's words end up on a terminal: no control characters.
+        let detail: String = detail
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let detail = detail.trim();
         return Err(Usage(if detail.is_empty() {
             format!("GET {url}: HTTP {status}")

@@ -2,6 +2,15 @@
 //! `truce`: the command-line front of the truce crates. Kept thin: each subcommand parses its
 //! arguments, calls a library crate, and prints the result (human-readable, or `--json`).
 
+/// `println!` that never panics: whoever reads our stdout may have stopped (`| head`), and a
+/// closed pipe is not an error worth a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -122,7 +131,7 @@ fn main() -> ExitCode {
 fn init(args: InitArgs) -> Result<()> {
     let dir = DataDir::init(&args.dir, &args.origin)?;
     if args.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({
                 "dir": args.dir,
@@ -132,9 +141,9 @@ fn init(args: InitArgs) -> Result<()> {
             })
         );
     } else {
-        println!("initialised {}", args.dir.display());
-        println!("log vkey:      {}", dir.log_key.verifier());
-        println!("operator vkey: {}", dir.operator_key.verifier());
+        out!("initialised {}", args.dir.display());
+        out!("log vkey:      {}", dir.log_key.verifier());
+        out!("operator vkey: {}", dir.operator_key.verifier());
     }
     Ok(())
 }
@@ -156,7 +165,7 @@ fn key_generate(name: &str, out: &Path) -> Result<()> {
     })?;
     f.write_all((key.encode() + "\n").as_bytes())?;
     f.sync_all()?;
-    println!("{}", key.verifier());
+    out!("{}", key.verifier());
     Ok(())
 }
 
@@ -168,7 +177,7 @@ fn agreement_check(file: &Path, json: bool) -> Result<ExitCode> {
     match agreement::check(&name, &text, &DirResolver::new(base)) {
         Ok(a) => {
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({"ok": true, "id": a.id, "parties": a.parties.len(),
                         "required_consents": a.required_consents(), "zones": a.zones.len(),
@@ -176,7 +185,7 @@ fn agreement_check(file: &Path, json: bool) -> Result<ExitCode> {
                         "escalation_levels": a.escalation.len()})
                 );
             } else {
-                println!(
+                out!(
                     "{name}: ok: agreement {} ({:?}): {} parties, consent required from {}; {} zones, {} rules, {} milestones, {} escalation levels",
                     a.id,
                     a.title,
@@ -196,10 +205,10 @@ fn agreement_check(file: &Path, json: bool) -> Result<ExitCode> {
                     .iter()
                     .map(|p| serde_json::json!({"file": p.file, "line": p.line, "field": p.field, "message": p.message}))
                     .collect();
-                println!("{}", serde_json::json!({"ok": false, "problems": items}));
+                out!("{}", serde_json::json!({"ok": false, "problems": items}));
             } else {
                 for p in &problems {
-                    println!("{p}");
+                    out!("{p}");
                 }
                 eprintln!("{name}: {} problem(s)", problems.len());
             }

@@ -15,6 +15,7 @@ use truce_model::dsse::{DsseError, Envelope};
 use truce_model::entry::{
     AgreementPayload, ConsentPayload, FieldError, KeyPayload, Kind, Payload, Role,
 };
+use truce_model::keys::VerifierKey;
 
 use crate::State;
 use crate::agreements::ProposedVersion;
@@ -101,6 +102,73 @@ pub enum Effect {
     Tick,
 }
 
+/// An envelope with everything that does not depend on the log's state already checked and
+/// decoded: its kind, its payload object and `id`, the typed payload (or why it is invalid), and
+/// optionally which signatures have been verified.
+///
+/// Preparing is the expensive, parallel part of admission (JSON, base64, signatures); the
+/// sequencer then only runs the cheap, state-dependent checks in [`State::admit_prepared`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    envelope: Envelope,
+    id: String,
+    kind: Kind,
+    payload: Result<Payload, Vec<FieldError>>,
+    /// Signatures already verified: (keyid, the key they verified under).
+    verified: Vec<(String, VerifierKey)>,
+}
+
+impl Prepared {
+    /// Decodes `envelope`: 400 for an unknown kind, 422 for a payload without a valid `id`.
+    pub fn new(envelope: Envelope) -> Result<Prepared, Refusal> {
+        let kind_name = envelope.kind()?;
+        let Some(kind) = Kind::from_name(kind_name) else {
+            return Err(Refusal::Malformed {
+                pointer: "/payloadType".into(),
+                message: format!("unknown entry kind {kind_name:?}"),
+            });
+        };
+        let (id, obj) = envelope.payload_object()?;
+        let payload = Payload::parse(kind, &obj);
+        Ok(Prepared {
+            envelope,
+            id,
+            kind,
+            payload,
+            verified: Vec::new(),
+        })
+    }
+
+    /// The payload's `id`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The entry kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The envelope.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Verifies the signatures made by `keys` (from [`State::signature_keys`]), so that
+    /// admission need not: a later admission skips a signature only if its keyid still names
+    /// the very same key. Signatures that do not verify are left for admission to refuse.
+    pub fn preverify(&mut self, keys: &[(String, VerifierKey)]) {
+        let msg = self.envelope.pae();
+        for sig in self.envelope.signatures() {
+            if let Some((id, vkey)) = keys.iter().find(|(id, _)| *id == sig.keyid)
+                && vkey.verify(&msg, &sig.sig).is_ok()
+            {
+                self.verified.push((id.clone(), vkey.clone()));
+            }
+        }
+    }
+}
+
 impl State {
     /// Decides whether `env`, to be logged at log time `time_ms`, may be logged. `resolver`
     /// supplies the files an agreement document references (the server reads them from its blob
@@ -111,15 +179,31 @@ impl State {
         time_ms: i64,
         resolver: &dyn Resolver,
     ) -> Result<Admitted, Refusal> {
-        let kind_name = env.kind()?;
-        let Some(kind) = Kind::from_name(kind_name) else {
-            return Err(Refusal::Malformed {
-                pointer: "/payloadType".into(),
-                message: format!("unknown entry kind {kind_name:?}"),
-            });
-        };
-        let (id, obj) = env.payload_object()?;
-        let signer = self.authenticate(env, time_ms)?;
+        self.admit_prepared(&Prepared::new(env.clone())?, time_ms, resolver)
+    }
+
+    /// The keys this state knows for the signatures of `env`, to verify them outside the
+    /// sequencer with [`Prepared::preverify`].
+    pub fn signature_keys(&self, env: &Envelope) -> Vec<(String, VerifierKey)> {
+        env.signatures()
+            .iter()
+            .filter_map(|sig| {
+                self.keys
+                    .get(&sig.keyid)
+                    .map(|k| (sig.keyid.clone(), k.vkey.clone()))
+            })
+            .collect()
+    }
+
+    /// [`State::admit`] for a prepared envelope.
+    pub fn admit_prepared(
+        &self,
+        p: &Prepared,
+        time_ms: i64,
+        resolver: &dyn Resolver,
+    ) -> Result<Admitted, Refusal> {
+        let kind = p.kind;
+        let signer = self.authenticate(&p.envelope, time_ms, &p.verified)?;
 
         if matches!(kind, Kind::Key | Kind::Agreement | Kind::Tick)
             && !signer.has_role(Role::Operator)
@@ -130,7 +214,7 @@ impl State {
                 roles_list(&signer.roles)
             )));
         }
-        let payload = Payload::parse(kind, &obj).map_err(Refusal::Invalid)?;
+        let payload = p.payload.clone().map_err(Refusal::Invalid)?;
         let effect = match payload {
             Payload::Key(p) => self.admit_key(p, time_ms)?,
             Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
@@ -145,7 +229,7 @@ impl State {
             }
         };
         Ok(Admitted {
-            id,
+            id: p.id.clone(),
             kind,
             signer: signer.vkey.signer_id(),
             effect,
@@ -153,9 +237,15 @@ impl State {
     }
 
     /// Every signature must be by a key accredited and usable at `time_ms`, and must verify
-    /// strictly. Returns the first signer, the entry's author.
-    fn authenticate(&self, env: &Envelope, time_ms: i64) -> Result<&KeyRecord, Refusal> {
-        let msg = env.pae();
+    /// strictly (unless `verified` says it did, under the very same key). Returns the first
+    /// signer, the entry's author.
+    fn authenticate(
+        &self,
+        env: &Envelope,
+        time_ms: i64,
+        verified: &[(String, VerifierKey)],
+    ) -> Result<&KeyRecord, Refusal> {
+        let mut msg = None;
         let mut seen = BTreeSet::new();
         let mut first = None;
         for (i, sig) in env.signatures().iter().enumerate() {
@@ -174,11 +264,17 @@ impl State {
             if let Some(why) = key.unusable_at(time_ms) {
                 return Err(Refusal::Unauthenticated(format!("signature {i}: {why}")));
             }
-            if key.vkey.verify(&msg, &sig.sig).is_err() {
-                return Err(Refusal::Unauthenticated(format!(
-                    "signature {i} by {} does not verify over the envelope's payload",
-                    sig.keyid
-                )));
+            let already = verified
+                .iter()
+                .any(|(id, vkey)| *id == sig.keyid && *vkey == key.vkey);
+            if !already {
+                let msg = msg.get_or_insert_with(|| env.pae());
+                if key.vkey.verify(msg, &sig.sig).is_err() {
+                    return Err(Refusal::Unauthenticated(format!(
+                        "signature {i} by {} does not verify over the envelope's payload",
+                        sig.keyid
+                    )));
+                }
             }
             first.get_or_insert(key);
         }

@@ -17,7 +17,7 @@ mod admit;
 mod agreements;
 mod keys;
 
-pub use admit::{Admitted, Effect, Refusal};
+pub use admit::{Admitted, Effect, Prepared, Refusal};
 pub use agreements::{
     AgreementRecord, AgreementStatus, AgreementView, ConsentView, PartyView, ProposedVersion,
     VersionRecord, VersionView, rfc3339,

@@ -205,17 +205,9 @@ pub struct AuditReport {
 impl AuditReport {
     /// One line: `ok: <origin> size N root R (consistent with size M seen before)`.
     pub fn summary(&self) -> String {
-        let mut out = format!(
-            "ok: {} size {} root {}",
-            self.origin,
-            thousands(self.size),
-            self.root
-        );
+        let mut out = format!("ok: {} size {} root {}", self.origin, self.size, self.root);
         match &self.previous {
-            Some(p) => out.push_str(&format!(
-                " (consistent with size {} seen before)",
-                thousands(p.size)
-            )),
+            Some(p) => out.push_str(&format!(" (consistent with size {} seen before)", p.size)),
             None => out.push_str(" (first audit of this log)"),
         }
         if !self.cosigned_by.is_empty() {
@@ -416,7 +408,7 @@ fn b64(h: &Hash) -> String {
 }
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
+fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -449,8 +441,7 @@ impl fmt::Display for AuditError {
                 tree_size: Some(size),
             } => write!(
                 f,
-                "{path} is missing (not found), but the checkpoint of size {} needs it",
-                thousands(*size)
+                "{path} is missing (not found), but the checkpoint of size {size} needs it"
             ),
             AuditError::TooLarge { path, len, max } => write!(
                 f,
@@ -544,8 +535,7 @@ impl fmt::Display for AuditError {
             } => {
                 write!(
                     f,
-                    "not consistent with the checkpoint seen before (size {}, root {}): ",
-                    thousands(*previous_size),
+                    "not consistent with the checkpoint seen before (size {previous_size}, root {}): ",
                     b64(previous_root)
                 )?;
                 if size == previous_size {
@@ -553,10 +543,8 @@ impl fmt::Display for AuditError {
                 } else {
                     write!(
                         f,
-                        "the tree at size {} now hashes to {} (in the tree of size {})",
-                        thousands(*previous_size),
-                        b64(now),
-                        thousands(*size)
+                        "the tree at size {previous_size} now hashes to {} (in the tree of size {size})",
+                        b64(now)
                     )
                 }
             }

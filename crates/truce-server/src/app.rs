@@ -33,6 +33,8 @@ pub struct AppState {
     pub operator_vkey: VerifierKey,
     /// The latest committed checkpoint.
     pub published: watch::Receiver<Arc<Published>>,
+    /// Committed stored hashes kept in memory for proofs.
+    pub hashes: Arc<crate::ledger::HashCache>,
     /// Immutable tiles and bundles already served.
     pub tiles: crate::routes::log::Tiles,
     /// The witnesses asked to cosign checkpoints (listed at `/v1/log/vkeys`).
@@ -71,6 +73,8 @@ impl std::error::Error for ReplayError {}
 pub struct Replayed {
     pub state: State,
     pub frontier: Frontier,
+    /// The recomputed stored hashes' upper levels and most recent window.
+    pub hashes: crate::ledger::HashCache,
 }
 
 /// Recomputes the state and the tree from every entry in `store`, checking on the way that
@@ -85,6 +89,7 @@ pub async fn replay(
     let total = store.size().await.map_err(ReplayError::Store)?;
     let mut state = State::new(operator);
     let mut frontier = Frontier::new();
+    let cache = crate::ledger::HashCache::default();
     let mut last_time = 0;
     while state.size() < total {
         let page = store
@@ -149,6 +154,7 @@ pub async fn replay(
             }
             at += chunk.len() as u64;
         }
+        cache.extend(hashes_from, &recomputed);
         progress(state.size(), total);
     }
     let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
@@ -180,7 +186,11 @@ pub async fn replay(
             }
         }
     }
-    Ok(Replayed { state, frontier })
+    Ok(Replayed {
+        state,
+        frontier,
+        hashes: cache,
+    })
 }
 
 impl AppState {
@@ -196,6 +206,7 @@ impl AppState {
         )
         .await?;
         tracing::info!(size = replayed.state.size(), "state rebuilt from the log");
+        let hashes = Arc::new(replayed.hashes);
         let ledger = Ledger::new(
             dir.config.origin.clone(),
             dir.log_key.clone(),
@@ -212,6 +223,8 @@ impl AppState {
             shared: shared.clone(),
             ledger,
             published: published_tx,
+            recent: Default::default(),
+            hashes: hashes.clone(),
         };
         tokio::spawn(sequencer.run(rx));
         tokio::spawn(crate::ticker::run(
@@ -235,6 +248,7 @@ impl AppState {
             log_vkey,
             operator_vkey: operator,
             published,
+            hashes,
             tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),
             witnesses: dir
                 .config

@@ -136,11 +136,67 @@ impl std::fmt::Display for ProofError {
     }
 }
 
+/// Stored hashes kept in memory so that proofs for recent entries, and the upper levels every
+/// proof passes through, need no storage reads: every hash at tree level 8 and above (one per
+/// 256 leaves, so 40,000 for a 10M-entry log) and the most recent [`HashCache::RECENT`] stored
+/// hashes. Only committed hashes enter it.
+#[derive(Default)]
+pub struct HashCache {
+    inner: std::sync::RwLock<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    upper: HashMap<u64, Hash>,
+    recent: std::collections::VecDeque<Hash>,
+    /// Stored index of `recent[0]`.
+    recent_start: u64,
+}
+
+impl HashCache {
+    /// Recent stored hashes kept: 8 MiB, the hashes of the last ~128k entries.
+    pub const RECENT: usize = 1 << 18;
+
+    /// Records committed stored hashes `from..from + hashes.len()`.
+    pub fn extend(&self, from: u64, hashes: &[Hash]) {
+        let Ok(mut c) = self.inner.write() else {
+            return;
+        };
+        if c.recent_start + c.recent.len() as u64 != from {
+            c.recent.clear();
+            c.recent_start = from;
+        }
+        for (i, h) in hashes.iter().enumerate() {
+            let idx = from + i as u64;
+            if merkle::split_stored_hash_index(idx).0 >= 8 {
+                c.upper.insert(idx, *h);
+            }
+            c.recent.push_back(*h);
+        }
+        let excess = c.recent.len().saturating_sub(Self::RECENT);
+        if excess > 0 {
+            c.recent.drain(..excess);
+            c.recent_start += excess as u64;
+        }
+    }
+
+    fn get(c: &CacheInner, idx: u64) -> Option<Hash> {
+        if idx >= c.recent_start {
+            let at = usize::try_from(idx - c.recent_start).ok()?;
+            if let Some(h) = c.recent.get(at) {
+                return Some(*h);
+            }
+        }
+        c.upper.get(&idx).copied()
+    }
+}
+
 /// Runs `prove` twice: once to learn which stored hashes it reads (proof shapes depend only on
-/// sizes and indexes, never on hash values), then with those hashes fetched from the store in
-/// one query.
+/// sizes and indexes, never on hash values), then with those hashes taken from `cache` or, for
+/// the rest, fetched from the store in one query.
 pub async fn read_proof<T>(
     store: &dyn Store,
+    cache: &HashCache,
     prove: impl Fn(&dyn HashReader) -> Result<T, MerkleError>,
 ) -> Result<T, ProofError> {
     let recorder = Recorder::default();
@@ -148,28 +204,79 @@ pub async fn read_proof<T>(
     let mut indexes = recorder.0.into_inner().unwrap_or_default();
     indexes.sort_unstable();
     indexes.dedup();
-    let hashes = store
-        .read_hashes(&indexes)
-        .await
-        .map_err(ProofError::Store)?;
-    let prefetched = Prefetched(indexes.into_iter().zip(hashes).collect());
-    prove(&prefetched).map_err(ProofError::Merkle)
+    let mut found = HashMap::with_capacity(indexes.len());
+    let mut missing = Vec::new();
+    if let Ok(c) = cache.inner.read() {
+        for &i in &indexes {
+            match HashCache::get(&c, i) {
+                Some(h) => {
+                    found.insert(i, h);
+                }
+                None => missing.push(i),
+            }
+        }
+    } else {
+        missing = indexes;
+    }
+    if !missing.is_empty() {
+        let hashes = store
+            .read_hashes(&missing)
+            .await
+            .map_err(ProofError::Store)?;
+        found.extend(missing.into_iter().zip(hashes));
+    }
+    prove(&Prefetched(found)).map_err(ProofError::Merkle)
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves.
 pub async fn inclusion_proof(
     store: &dyn Store,
+    cache: &HashCache,
     size: u64,
     index: u64,
 ) -> Result<Vec<Hash>, ProofError> {
-    read_proof(store, |r| merkle::prove_record(size, index, r)).await
+    read_proof(store, cache, |r| merkle::prove_record(size, index, r)).await
 }
 
 /// The consistency proof from the tree of `old` leaves to the tree of `new` leaves.
 pub async fn consistency_proof(
     store: &dyn Store,
+    cache: &HashCache,
     new: u64,
     old: u64,
 ) -> Result<Vec<Hash>, ProofError> {
-    read_proof(store, |r| merkle::prove_tree(new, old, r)).await
+    read_proof(store, cache, |r| merkle::prove_tree(new, old, r)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keeps_upper_levels_and_a_recent_window() {
+        let cache = HashCache::default();
+        let mut f = Frontier::new();
+        let mut all = Vec::new();
+        for i in 0..5_000u64 {
+            let mut leaf = [0u8; 32];
+            leaf[..8].copy_from_slice(&i.to_be_bytes());
+            let from = merkle::stored_hash_count(i);
+            let new: Vec<Hash> = f.push(leaf).unwrap().into_iter().map(|(_, h)| h).collect();
+            cache.extend(from, &new);
+            all.extend(new);
+        }
+        let c = cache.inner.read().unwrap();
+        for (i, h) in all.iter().enumerate() {
+            let i = i as u64;
+            if merkle::split_stored_hash_index(i).0 >= 8 || i >= c.recent_start {
+                assert_eq!(HashCache::get(&c, i), Some(*h), "{i}");
+            }
+        }
+        // A gap resets the recent window instead of mislabelling hashes.
+        drop(c);
+        cache.extend(all.len() as u64 + 10, &[[7; 32]]);
+        let c = cache.inner.read().unwrap();
+        assert_eq!(HashCache::get(&c, all.len() as u64 + 10), Some([7; 32]));
+        assert_eq!(HashCache::get(&c, all.len() as u64 + 9), None);
+    }
 }

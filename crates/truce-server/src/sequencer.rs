@@ -16,9 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot, watch};
-use truce_engine::{Admitted, State};
+use truce_engine::{Admitted, Prepared, State};
 use truce_log::leaf::{self, Leaf};
-use truce_model::dsse::Envelope;
 use truce_store::{NewEntry, Store};
 
 use crate::blobs::BlobResolver;
@@ -28,9 +27,12 @@ use crate::problem::Problem;
 /// Most submissions committed in one transaction.
 pub const MAX_BATCH: usize = 1024;
 
-/// A submission waiting for the sequencer.
+/// A submission waiting for the sequencer, prepared (decoded, signatures verified) by its
+/// handler.
 pub struct Submission {
-    pub envelope: Envelope,
+    pub prepared: Prepared,
+    /// The envelope's canonical JSON, as it goes into the leaf.
+    pub canonical: Vec<u8>,
     /// The files an agreement references, fetched from the blob store by the handler.
     pub resolver: BlobResolver,
     pub reply: oneshot::Sender<Result<Receipt, Problem>>,
@@ -62,6 +64,70 @@ pub struct Sequencer {
     pub ledger: Ledger,
     /// The latest committed checkpoint, for readers and witnesses.
     pub published: watch::Sender<Arc<Published>>,
+    /// Ids committed recently (see [`RecentIds`]).
+    pub recent: RecentIds,
+    /// Committed stored hashes, for proofs.
+    pub hashes: Arc<crate::ledger::HashCache>,
+}
+
+/// The ids of the last [`RecentIds::CAPACITY`] committed entries. A handler checks the store
+/// for an id before queueing its entry; an entry with the same id committed in between is in
+/// this set (the queue is far shorter than the capacity), so the sequencer re-checks the store
+/// only for those. Anything that slipped past both is still caught by the store's unique
+/// constraint, which fails the batch rather than log a duplicate.
+#[derive(Default)]
+pub struct RecentIds {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl RecentIds {
+    /// How many ids are remembered: well above the queue length plus a batch.
+    pub const CAPACITY: usize = 1 << 16;
+
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: String) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
+/// The answer for an id already in the log: its receipt if `canonical` is what was logged,
+/// else a conflict; `None` if the id is not logged.
+pub async fn lookup(
+    store: &dyn Store,
+    id: &str,
+    canonical: &[u8],
+    latest: &Arc<Published>,
+) -> Option<Result<Receipt, Problem>> {
+    match store.entry_by_id(id).await {
+        Err(e) => Some(Err(Problem::unavailable(format!("store: {e}")))),
+        Ok(None) => None,
+        Ok(Some(existing)) => {
+            let same = Leaf::decode(&existing.leaf)
+                .map(|l| l.envelope.canonical_json() == canonical)
+                .unwrap_or(false);
+            Some(if same {
+                Ok(Receipt {
+                    index: existing.index,
+                    leaf_hash: existing.leaf_hash,
+                    existing: true,
+                    checkpoint: latest.clone(),
+                })
+            } else {
+                Err(conflict(id))
+            })
+        }
+    }
 }
 
 impl Sequencer {
@@ -111,15 +177,9 @@ impl Sequencer {
         let mut in_batch: HashMap<String, usize> = HashMap::new();
 
         for sub in batch.drain(..) {
-            let canonical = sub.envelope.canonical_json();
-            let id = match sub.envelope.payload_object() {
-                Ok((id, _)) => id,
-                Err(e) => {
-                    let _ = sub.reply.send(Err(truce_engine::Refusal::from(e).into()));
-                    continue;
-                }
-            };
-            // Idempotence and conflicts, within the batch and against the log.
+            let canonical = &sub.canonical;
+            let id = sub.prepared.id().to_string();
+            // Idempotence and conflicts within the batch.
             if let Some(&pos) = in_batch.get(&id) {
                 if entries[pos]
                     .leaf
@@ -132,33 +192,17 @@ impl Sequencer {
                 }
                 continue;
             }
-            match store.entry_by_id(&id).await {
-                Err(e) => {
-                    let _ = sub
-                        .reply
-                        .send(Err(Problem::unavailable(format!("store: {e}"))));
+            // The handler looked the id up before queueing it; an entry committed since then
+            // is among the recent ones, and only then is the store asked again.
+            if self.recent.contains(&id) {
+                let latest = self.published.borrow().clone();
+                if let Some(answer) = lookup(store, &id, canonical, &latest).await {
+                    let _ = sub.reply.send(answer);
                     continue;
                 }
-                Ok(Some(existing)) => {
-                    let same = Leaf::decode(&existing.leaf)
-                        .map(|l| l.envelope.canonical_json() == canonical)
-                        .unwrap_or(false);
-                    let _ = sub.reply.send(if same {
-                        Ok(Receipt {
-                            index: existing.index,
-                            leaf_hash: existing.leaf_hash,
-                            existing: true,
-                            checkpoint: self.published.borrow().clone(),
-                        })
-                    } else {
-                        Err(conflict(&id))
-                    });
-                    continue;
-                }
-                Ok(None) => {}
             }
             let time_ms = now_ms().max(working.last_time_ms());
-            let admitted = match working.admit(&sub.envelope, time_ms, &sub.resolver) {
+            let admitted = match working.admit_prepared(&sub.prepared, time_ms, &sub.resolver) {
                 Ok(a) => a,
                 Err(refusal) => {
                     let _ = sub.reply.send(Err(refusal.into()));
@@ -166,7 +210,7 @@ impl Sequencer {
                 }
             };
             let index = first_index + entries.len() as u64;
-            let leaf = leaf::encode(time_ms, &canonical);
+            let leaf = leaf::encode(time_ms, canonical);
             if leaf.len() > leaf::MAX_LEAF_BYTES {
                 let _ = sub.reply.send(Err(Problem::too_large(format!(
                     "the leaf would be {} bytes; the limit is {}",
@@ -227,6 +271,10 @@ impl Sequencer {
                 state.apply(p.admitted.clone(), p.index, p.time_ms);
             }
         }
+        for e in &entries {
+            self.recent.insert(e.entry_id.clone());
+        }
+        self.hashes.extend(tree.hashes_from, &tree.hashes);
         // Readers see the state first, then the checkpoint that covers it.
         let published = Arc::new(published);
         self.published.send_replace(published.clone());

@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use truce_model::dsse::Envelope;
 use truce_model::keys::PrivateKey;
 
+use truce_engine::Prepared;
+
 use crate::blobs::BlobResolver;
 use crate::sequencer::{Shared, Submission};
 
@@ -43,8 +45,14 @@ pub async fn run(
             continue;
         }
         let (reply, rx) = oneshot::channel();
+        let envelope = tick_envelope(&operator, now);
+        let canonical = envelope.canonical_json();
+        let Ok(prepared) = Prepared::new(envelope) else {
+            return;
+        };
         let sub = Submission {
-            envelope: tick_envelope(&operator, now),
+            prepared,
+            canonical,
             resolver: BlobResolver::default(),
             reply,
         };

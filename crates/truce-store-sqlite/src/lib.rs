@@ -70,6 +70,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITER_WAIT: Duration = Duration::from_secs(60);
 
 /// The triggers that make `entries` append-only; `open` checks they exist.
+/// Rows per multi-row INSERT (7 parameters each; SQLite allows 32,766 per statement).
+const ENTRY_ROWS_PER_INSERT: usize = 64;
+/// Rows per multi-row INSERT of tree hashes (2 parameters each).
+const HASH_ROWS_PER_INSERT: usize = 256;
+
 const REQUIRED_TRIGGERS: [&str; 6] = [
     "entries_insert_at_end",
     "entries_no_update",
@@ -221,6 +226,26 @@ impl SqliteStore {
         Ok(Some((size, note)))
     }
 
+    /// Names the entry behind a failed multi-row insert: a duplicate id if one of the chunk's
+    /// ids is already logged, else the backend error.
+    async fn explain_insert_error(
+        conn: &mut SqliteConnection,
+        err: sqlx::Error,
+        chunk: &[NewEntry],
+    ) -> StoreError {
+        for e in chunk {
+            let exists: Result<Option<i64>, _> =
+                sqlx::query_scalar("SELECT idx FROM entries WHERE entry_id = ?")
+                    .bind(e.entry_id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await;
+            if let Ok(Some(_)) = exists {
+                return StoreError::DuplicateEntryId(e.entry_id.clone());
+            }
+        }
+        backend(err)
+    }
+
     /// The number of stored tree hashes as seen by `conn`.
     async fn hash_count_on(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) FROM tree_hashes")
@@ -288,17 +313,6 @@ fn stored_entry(row: &SqliteRow) -> Result<StoredEntry, StoreError> {
     })
 }
 
-/// Maps a failed insert of `entry`: a clash on `entry_id` (the UNIQUE
-/// constraint or the append-only trigger) is a duplicate, the rest is the backend.
-fn insert_error(e: sqlx::Error, entry: &NewEntry) -> StoreError {
-    match e.as_database_error() {
-        Some(db) if db.message().contains("entry_id") => {
-            StoreError::DuplicateEntryId(entry.entry_id.clone())
-        }
-        _ => backend(e),
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(
@@ -338,38 +352,46 @@ impl Store for SqliteStore {
                 return Err(StoreError::DuplicateEntryId(e.entry_id.clone()));
             }
         }
-        for (offset, e) in (0u64..).zip(entries) {
-            let idx = first_index
-                .checked_add(offset)
+        // Multi-row INSERTs: one statement per chunk instead of one per row keeps the
+        // sequencer's commit cost per entry low (statement overhead dominates small rows).
+        let index_of = |base: u64, offset: usize| {
+            base.checked_add(offset as u64)
                 .and_then(|i| i64::try_from(i).ok())
-                .ok_or_else(|| StoreError::Backend("the log is full (index overflow)".into()))?;
-            sqlx::query(
-                "INSERT INTO entries (idx, entry_id, kind, signer, time_ms, leaf, leaf_hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(idx)
-            .bind(e.entry_id.as_str())
-            .bind(e.kind.as_str())
-            .bind(e.signer.as_str())
-            .bind(e.time_ms)
-            .bind(e.leaf.as_slice())
-            .bind(e.leaf_hash.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| insert_error(err, e))?;
+                .ok_or_else(|| StoreError::Backend("the log is full (index overflow)".into()))
+        };
+        for (c, chunk) in entries.chunks(ENTRY_ROWS_PER_INSERT).enumerate() {
+            let sql = format!(
+                "INSERT INTO entries (idx, entry_id, kind, signer, time_ms, leaf, leaf_hash) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            // Only placeholders are formatted in; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, e) in chunk.iter().enumerate() {
+                q = q
+                    .bind(index_of(first_index, c * ENTRY_ROWS_PER_INSERT + i)?)
+                    .bind(e.entry_id.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(e.signer.as_str())
+                    .bind(e.time_ms)
+                    .bind(e.leaf.as_slice())
+                    .bind(e.leaf_hash.as_slice());
+            }
+            if let Err(err) = q.execute(&mut *tx).await {
+                return Err(Self::explain_insert_error(&mut tx, err, chunk).await);
+            }
         }
-        for (offset, h) in (0u64..).zip(&tree.hashes) {
-            let idx = tree
-                .hashes_from
-                .checked_add(offset)
-                .and_then(|i| i64::try_from(i).ok())
-                .ok_or_else(|| StoreError::Backend("tree hash index overflow".into()))?;
-            sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, ?)")
-                .bind(idx)
-                .bind(h.as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        for (c, chunk) in tree.hashes.chunks(HASH_ROWS_PER_INSERT).enumerate() {
+            let sql = format!(
+                "INSERT INTO tree_hashes (idx, hash) VALUES {}",
+                vec!["(?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, h) in chunk.iter().enumerate() {
+                q = q
+                    .bind(index_of(tree.hashes_from, c * HASH_ROWS_PER_INSERT + i)?)
+                    .bind(h.as_slice());
+            }
+            q.execute(&mut *tx).await.map_err(backend)?;
         }
         let size = (first_index + entries.len() as u64) as i64;
         sqlx::query("INSERT INTO checkpoints (size, note) VALUES (?, ?)")

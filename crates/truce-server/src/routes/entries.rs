@@ -12,7 +12,8 @@ use truce_model::dsse::{Envelope, MAX_ENVELOPE_BYTES};
 use crate::app::AppState;
 use crate::blobs::BlobResolver;
 use crate::problem::Problem;
-use crate::sequencer::Submission;
+use crate::sequencer::{Submission, lookup};
+use truce_engine::Prepared;
 
 /// Largest request body for an entry: generous for whitespace, bounded for safety.
 pub const MAX_ENTRY_BODY: usize = 2 * MAX_ENVELOPE_BYTES;
@@ -69,29 +70,48 @@ pub async fn post_entry(State(app): State<AppState>, body: Body) -> Response {
 async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
     let bytes = read_body(body, MAX_ENTRY_BODY).await?;
     let envelope = Envelope::parse(&bytes).map_err(truce_engine::Refusal::from)?;
-    let resolver = BlobResolver::for_envelope(&*app.store, &envelope)
-        .await
-        .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?;
-    let (reply, rx) = oneshot::channel();
-    app.submit
-        .send(Submission {
-            envelope,
-            resolver,
-            reply,
-        })
-        .await
-        .map_err(|_| Problem::unavailable("the server is shutting down"))?;
-    let receipt = rx
-        .await
-        .map_err(|_| Problem::unavailable("the sequencer stopped; the entry was not logged"))??;
-    let proof = crate::ledger::inclusion_proof(&*app.store, receipt.checkpoint.size, receipt.index)
-        .await
-        .map_err(|e| {
-            Problem::unavailable(format!(
-                "the entry is logged at index {}, but its inclusion proof failed: {e}",
-                receipt.index
-            ))
-        })?;
+    let canonical = envelope.canonical_json();
+    let mut prepared = Prepared::new(envelope)?;
+    // Resubmissions are answered here, without queueing.
+    let latest = app.published.borrow().clone();
+    let receipt = match lookup(&*app.store, prepared.id(), &canonical, &latest).await {
+        Some(answer) => answer?,
+        None => {
+            let resolver = BlobResolver::for_envelope(&*app.store, prepared.envelope())
+                .await
+                .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?;
+            // Signatures are checked here, in parallel across requests; the sequencer only
+            // confirms that the keys are still the same and usable.
+            let keys = app.read().signature_keys(prepared.envelope());
+            prepared.preverify(&keys);
+            let (reply, rx) = oneshot::channel();
+            app.submit
+                .send(Submission {
+                    prepared,
+                    canonical,
+                    resolver,
+                    reply,
+                })
+                .await
+                .map_err(|_| Problem::unavailable("the server is shutting down"))?;
+            rx.await.map_err(|_| {
+                Problem::unavailable("the sequencer stopped; the entry was not logged")
+            })??
+        }
+    };
+    let proof = crate::ledger::inclusion_proof(
+        &*app.store,
+        &app.hashes,
+        receipt.checkpoint.size,
+        receipt.index,
+    )
+    .await
+    .map_err(|e| {
+        Problem::unavailable(format!(
+            "the entry is logged at index {}, but its inclusion proof failed: {e}",
+            receipt.index
+        ))
+    })?;
     let proof = crate::ledger::Ledger::receipt_text(receipt.index, proof, &receipt.checkpoint)
         .map_err(Problem::internal)?;
     Ok(EntryReceipt {

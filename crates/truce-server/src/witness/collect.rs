@@ -332,9 +332,14 @@ impl WitnessClient {
             let proof = if old == 0 || old == published.size {
                 Vec::new()
             } else {
-                ledger::consistency_proof(&*merger.store, published.size, old)
-                    .await
-                    .map_err(|e| CollectError::Proof(e.to_string()))?
+                ledger::consistency_proof(
+                    &*merger.store,
+                    &ledger::HashCache::default(),
+                    published.size,
+                    old,
+                )
+                .await
+                .map_err(|e| CollectError::Proof(e.to_string()))?
             };
             let (status, content_type, body) = self
                 .post(encode_request(old, &proof, &published.note))
@@ -557,9 +562,12 @@ mod tests {
         let payload = serde_json::json!({"id": format!("k-{n}"), "vkey": k.verifier().to_string(),
             "roles": ["monitor"], "affiliation": "test"});
         let (reply, rx) = tokio::sync::oneshot::channel();
+        let envelope = Envelope::sign("key", payload.to_string().as_bytes(), &[op]);
+        let canonical = envelope.canonical_json();
         app.submit
             .send(Submission {
-                envelope: Envelope::sign("key", payload.to_string().as_bytes(), &[op]),
+                prepared: truce_engine::Prepared::new(envelope).unwrap(),
+                canonical,
                 resolver: Default::default(),
                 reply,
             })
@@ -576,7 +584,8 @@ mod tests {
         size: u64,
         witness: &CosignatureVerifier,
     ) -> Note {
-        for i in 0..200u64 {
+        // Bounded (about a minute in all): a loaded CI machine can make witnesses slow.
+        for i in 0..400u64 {
             if let Some((s, bytes)) = store.cosigned_checkpoint().await.unwrap()
                 && s == size
             {
@@ -588,7 +597,7 @@ mod tests {
                     return note;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(5 + i)).await;
+            tokio::time::sleep(Duration::from_millis((5 + i).min(200))).await;
         }
         panic!("no checkpoint of size {size} cosigned by {witness}");
     }
