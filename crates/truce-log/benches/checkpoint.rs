@@ -15,7 +15,9 @@ fn benches(c: &mut Criterion) {
     let cp = Checkpoint::new("bench.truce.localhost/log", 1_000_000, [0x5a; 32]);
     let note = sign_checkpoint(&cp, &key).unwrap();
     let mut g = c.benchmark_group("checkpoint");
-    g.bench_function("sign", |b| b.iter(|| sign_checkpoint(black_box(&cp), &key).unwrap()));
+    g.bench_function("sign", |b| {
+        b.iter(|| sign_checkpoint(black_box(&cp), &key).unwrap())
+    });
     g.bench_function("open (parse + verify_strict)", |b| {
         b.iter(|| open_checkpoint(black_box(&note), "bench.truce.localhost/log", &vkey).unwrap())
     });
@@ -23,7 +25,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function("tlog-proof text for a 1M tree", |b| {
         b.iter(|| {
             let n = Note::parse(black_box(&note)).unwrap();
-            TlogProof::new(123_456, proof.clone(), n, None).unwrap().to_text()
+            TlogProof::new(123_456, proof.clone(), n, None)
+                .unwrap()
+                .to_text()
         })
     });
     g.finish();
