@@ -68,10 +68,29 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
     let data = init(tmp.path());
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let mut next_id = 0u64;
+    // `truce log verify` keeps the last checkpoint it saw here and checks every later one
+    // against it: checkpoints before and after each crash must be consistent.
+    let audit_state = tmp.path().join("audit-state.json");
+    let audit = |url: &str, vkey: &str, when: &str| {
+        let out = crate::util::truce()
+            .args(["log", "verify", url, "--vkey", vkey, "--state"])
+            .arg(&audit_state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "log verify {when}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
 
     for cycle in 0..cycles {
         let server = Server::start(&data);
         let op = server.operator();
+        let (_, vkeys) = server.get("/v1/log/vkeys").await;
+        let log_vkey = vkeys["log"].as_str().unwrap().to_string();
+        audit(&server.url, &log_vkey, "after restart");
         // What was acknowledged before the last kill must have survived it.
         let before = acked.lock().unwrap().clone();
         verify(&server, &before).await;
@@ -123,6 +142,7 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_entry() {
         // Under load (at least one acknowledgement in this cycle), the kill lands at a random
         // moment: fault injection, not synchronisation.
         first_ack.notified().await;
+        audit(&server.url, &log_vkey, "under load, before the kill");
         tokio::time::sleep(Duration::from_millis(rng.next() % 100)).await;
         server.kill9();
         for c in clients {
