@@ -154,6 +154,11 @@ impl Prepared {
         &self.envelope
     }
 
+    /// The keyids whose signatures [`Prepared::preverify`] verified.
+    pub fn verified_keyids(&self) -> impl Iterator<Item = &str> {
+        self.verified.iter().map(|(id, _)| id.as_str())
+    }
+
     /// Verifies the signatures made by `keys` (from [`State::signature_keys`]), so that
     /// admission need not: a later admission skips a signature only if its keyid still names
     /// the very same key. Signatures that do not verify are left for admission to refuse.

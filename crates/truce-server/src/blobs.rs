@@ -15,6 +15,9 @@ use truce_store::Store;
 /// Largest blob accepted by `PUT /v1/blobs/{sha256}`.
 pub const MAX_BLOB_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most bytes of referenced files one agreement entry may make the server read.
+pub const MAX_AGREEMENT_BLOB_BYTES: usize = 32 * 1024 * 1024;
+
 /// The files one agreement entry references, fetched from the blob store.
 #[derive(Debug, Default, Clone)]
 pub struct BlobResolver {
@@ -64,6 +67,7 @@ impl BlobResolver {
         let Some(serde_json::Value::Object(blobs)) = obj.get("blobs") else {
             return Ok(r);
         };
+        let mut total = 0usize;
         for (path, v) in blobs.iter().take(truce_model::entry::MAX_BLOBS) {
             let Some(sha) = v.as_str() else { continue };
             let Some(raw) = parse_sha256(sha) else {
@@ -71,9 +75,14 @@ impl BlobResolver {
             };
             r.listed.insert(path.clone(), sha.to_string());
             if !r.found.contains_key(sha)
+                && total < MAX_AGREEMENT_BLOB_BYTES
                 && let Some(bytes) = store.blob(raw).await?
             {
-                r.found.insert(sha.to_string(), bytes);
+                // Beyond the total, files read as "not uploaded" and the agreement is refused.
+                total += bytes.len();
+                if total <= MAX_AGREEMENT_BLOB_BYTES {
+                    r.found.insert(sha.to_string(), bytes);
+                }
             }
         }
         Ok(r)

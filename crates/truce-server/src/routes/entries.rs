@@ -77,13 +77,27 @@ async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
     let receipt = match lookup(&*app.store, prepared.id(), &canonical, &latest).await {
         Some(answer) => answer?,
         None => {
-            let resolver = BlobResolver::for_envelope(&*app.store, prepared.envelope())
-                .await
-                .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?;
             // Signatures are checked here, in parallel across requests; the sequencer only
             // confirms that the keys are still the same and usable.
             let keys = app.read().signature_keys(prepared.envelope());
             prepared.preverify(&keys);
+            // Blobs are read only for an agreement verifiably signed by an operator: nobody
+            // else can make the server load megabytes of geometry.
+            let by_operator = {
+                let state = app.read();
+                prepared.verified_keyids().any(|id| {
+                    state
+                        .key(id)
+                        .is_some_and(|k| k.has_role(truce_model::entry::Role::Operator))
+                })
+            };
+            let resolver = if by_operator {
+                BlobResolver::for_envelope(&*app.store, prepared.envelope())
+                    .await
+                    .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?
+            } else {
+                BlobResolver::default()
+            };
             let (reply, rx) = oneshot::channel();
             app.submit
                 .send(Submission {
