@@ -3,6 +3,7 @@
 
 mod agreement_check;
 mod audit;
+mod cli;
 mod consent_story;
 mod crash;
 mod entries;
