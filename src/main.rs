@@ -25,7 +25,9 @@ use truce_server::datadir::DataDir;
 
 mod witness_cmd;
 
+mod key_cmd;
 mod log_verify;
+mod submit;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +49,8 @@ enum Command {
     /// Key management.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Sign a JSON payload as an entry, submit it, and verify the receipt.
+    Submit(submit::SubmitArgs),
     /// Agreement documents.
     #[command(subcommand)]
     Agreement(AgreementCommand),
@@ -93,6 +97,10 @@ enum KeyCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Accredit a key with roles (operator): submits a `key` entry and verifies the receipt.
+    Accredit(key_cmd::AccreditArgs),
+    /// Revoke a key, permanently (operator): submits a `key` entry and verifies the receipt.
+    Revoke(key_cmd::RevokeArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,6 +123,9 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Generate { name, out }) => {
             key_generate(&name, &out).map(|()| ExitCode::SUCCESS)
         }
+        Command::Key(KeyCommand::Accredit(args)) => Ok(key_cmd::accredit(args)),
+        Command::Key(KeyCommand::Revoke(args)) => Ok(key_cmd::revoke(args)),
+        Command::Submit(args) => Ok(submit::run(args)),
         Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
         Command::Witness(args) => witness_cmd::run(args).map(|()| ExitCode::SUCCESS),
         Command::Log(cmd) => Ok(log_verify::run(cmd)),

@@ -295,3 +295,65 @@ async fn ticks_make_time_pass_in_the_log() {
     assert!(id.starts_with("tick-"));
     assert!(payload["time"].is_string());
 }
+
+#[tokio::test]
+async fn a_key_that_submits_too_fast_gets_429_with_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = crate::util::init(tmp.path());
+    let cfg = data.join("truce.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("entries_per_second = 200", "entries_per_second = 1")
+        .replace("burst = 2000", "burst = 2");
+    assert!(text.contains("burst = 2\n"), "{text}");
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&data);
+    let op = server.operator();
+    let monitor = PrivateKey::generate("osce.example/fast").unwrap();
+    let (code, _) = server
+        .submit(
+            &op,
+            "key",
+            json!({"id": "k-fast", "vkey": monitor.verifier().to_string(),
+            "roles": ["monitor"], "affiliation": "OSCE"}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    // The operator's own key is exempt: many entries in a row are fine.
+    for i in 0..5 {
+        let k = PrivateKey::generate(&format!("m{i}")).unwrap();
+        let (code, _) = server
+            .submit(
+                &op,
+                "key",
+                json!({"id": format!("k{i}"), "vkey": k.verifier().to_string(),
+                "roles": ["monitor"], "affiliation": "OSCE"}),
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    // A monitor's burst of 2, then 429 (its entries would be refused anyway: the limit is
+    // checked first, so a flood costs the server nothing more than a signature check).
+    let mut codes = Vec::new();
+    let mut retry_after = None;
+    for i in 0..3 {
+        let env = truce_model::dsse::Envelope::sign(
+            "key",
+            json!({"id": format!("x{i}")}).to_string().as_bytes(),
+            &[&monitor],
+        );
+        let resp = server
+            .http
+            .post(format!("{}/v1/entries", server.url))
+            .body(env.canonical_json())
+            .send()
+            .await
+            .unwrap();
+        codes.push(resp.status().as_u16());
+        if let Some(v) = resp.headers().get("retry-after") {
+            retry_after = Some(v.to_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(codes, [403, 403, 429]);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+}

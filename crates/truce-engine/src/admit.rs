@@ -20,6 +20,7 @@ use truce_model::keys::VerifierKey;
 use crate::State;
 use crate::agreements::ProposedVersion;
 use crate::keys::KeyRecord;
+use crate::observations::{self, ObservationRecord};
 
 /// Why an entry may not be logged. Each variant maps to one HTTP status of DESIGN §8.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,8 @@ pub enum Effect {
         version: u32,
         party: String,
     },
+    /// Record an observation (index and log time are set when it is applied).
+    Observe(Box<ObservationRecord>),
     Tick,
 }
 
@@ -219,11 +222,15 @@ impl State {
                 roles_list(&signer.roles)
             )));
         }
+        if kind == Kind::Observation {
+            observations::authorize(signer)?;
+        }
         let payload = p.payload.clone().map_err(Refusal::Invalid)?;
         let effect = match payload {
             Payload::Key(p) => self.admit_key(p, time_ms)?,
             Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
             Payload::Consent(p) => self.admit_consent(p, signer)?,
+            Payload::Observation(o) => self.admit_observation(&p.id, &o, signer, time_ms)?,
             // Time passes in the log with the tick's log time; the tick itself changes nothing.
             Payload::Tick(_) => Effect::Tick,
             _ => {

@@ -16,6 +16,7 @@
 mod admit;
 mod agreements;
 mod keys;
+mod observations;
 
 pub use admit::{Admitted, Effect, Prepared, Refusal};
 pub use agreements::{
@@ -23,6 +24,7 @@ pub use agreements::{
     VersionRecord, VersionView, rfc3339,
 };
 pub use keys::KeyRecord;
+pub use observations::{OBSERVER_ROLES, ObservationRecord};
 
 use std::collections::BTreeMap;
 
@@ -34,6 +36,7 @@ use truce_model::keys::VerifierKey;
 pub struct State {
     keys: BTreeMap<String, KeyRecord>,
     agreements: BTreeMap<String, AgreementRecord>,
+    observations: observations::Observations,
     size: u64,
     last_time_ms: i64,
 }
@@ -50,6 +53,7 @@ impl State {
         State {
             keys,
             agreements: BTreeMap::new(),
+            observations: observations::Observations::default(),
             size: 0,
             last_time_ms: 0,
         }
@@ -126,6 +130,7 @@ impl State {
                     v.record_consent(party, admitted.id.clone(), index, time_ms);
                 }
             }
+            Effect::Observe(record) => self.observations.record(*record, index, time_ms),
             Effect::Tick => {}
         }
         self.size = index + 1;
@@ -133,5 +138,7 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod observation_tests;
 #[cfg(test)]
 mod tests;

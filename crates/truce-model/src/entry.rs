@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::dsse::check_id;
 use crate::keys::VerifierKey;
+use crate::observation::Observation;
 
 /// A problem with one field of a payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -195,6 +196,7 @@ pub enum Payload {
     Key(KeyPayload),
     Agreement(AgreementPayload),
     Consent(ConsentPayload),
+    Observation(Box<Observation>),
     Tick(TickPayload),
 }
 
@@ -497,6 +499,7 @@ impl Payload {
             Kind::Key => parse_key(obj).map(Payload::Key),
             Kind::Agreement => parse_agreement(obj).map(Payload::Agreement),
             Kind::Consent => parse_consent(obj).map(Payload::Consent),
+            Kind::Observation => Observation::parse(obj).map(|o| Payload::Observation(Box::new(o))),
             Kind::Tick => parse_tick(obj).map(Payload::Tick),
             other => Err(vec![FieldError::new(
                 "",
@@ -612,8 +615,8 @@ mod tests {
     fn unsupported_kinds_are_refused() {
         assert_eq!(
             pointers(Payload::parse(
-                Kind::Observation,
-                &obj(serde_json::json!({"id":"o"}))
+                Kind::Decision,
+                &obj(serde_json::json!({"id":"d"}))
             )),
             vec![""]
         );

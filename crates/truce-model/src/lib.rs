@@ -11,4 +11,5 @@ pub mod dsse;
 pub mod entry;
 pub mod json;
 pub mod keys;
+pub mod observation;
 pub mod taxonomy;

@@ -35,6 +35,9 @@ pub struct AppState {
     pub published: watch::Receiver<Arc<Published>>,
     /// Committed stored hashes kept in memory for proofs.
     pub hashes: Arc<crate::ledger::HashCache>,
+    /// Configured bounds, and the per-key rate limiter.
+    pub limits: crate::limits::Limits,
+    pub rate: Arc<crate::limits::RateLimiter>,
     /// Immutable tiles and bundles already served.
     pub tiles: crate::routes::log::Tiles,
     /// The witnesses asked to cosign checkpoints (listed at `/v1/log/vkeys`).
@@ -249,6 +252,8 @@ impl AppState {
             operator_vkey: operator,
             published,
             hashes,
+            limits: dir.config.limits,
+            rate: Arc::new(crate::limits::RateLimiter::new(&dir.config.limits)),
             tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),
             witnesses: dir
                 .config

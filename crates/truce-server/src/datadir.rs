@@ -27,6 +27,9 @@ pub struct Config {
     /// Witnesses asked to cosign every checkpoint (`[[witnesses]] url = "http://…", vkey = "…"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<crate::witness::WitnessConfig>,
+    /// Rates and bounds (`[limits]`).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 fn default_tick() -> u64 {
@@ -139,6 +142,7 @@ impl DataDir {
             origin: origin.to_string(),
             tick_seconds: default_tick(),
             witnesses: Vec::new(),
+            limits: Default::default(),
         };
         let text = toml::to_string(&config)
             .map_err(|e| DataDirError::Invalid(root.join("truce.toml"), e.to_string()))?;

@@ -11,6 +11,7 @@ pub mod app;
 pub mod blobs;
 pub mod datadir;
 pub mod ledger;
+pub mod limits;
 pub mod problem;
 pub mod routes;
 pub mod sequencer;
@@ -53,6 +54,7 @@ struct ApiDoc;
 
 /// The router with every route, and the OpenAPI document generated from it.
 pub fn router(app: AppState) -> axum::Router {
+    let concurrency = app.limits.concurrent_requests.max(1);
     let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::vkeys))
@@ -90,6 +92,7 @@ pub fn router(app: AppState) -> axum::Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(concurrency))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -57,6 +57,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Pr
         (status = 409, description = "The payload id is logged with other content", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid payload; `errors` names every field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The signing key exceeds its rate; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not stored; try again", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -81,6 +82,24 @@ async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
             // confirms that the keys are still the same and usable.
             let keys = app.read().signature_keys(prepared.envelope());
             prepared.preverify(&keys);
+            // The rate limit applies to the entry's author, once its signature is verified.
+            // The log's own operator key is exempt.
+            if let Some(author) = prepared.verified_keyids().next()
+                && author != app.operator_vkey.signer_id()
+                && let Err(wait) = app.rate.take(author, std::time::Instant::now())
+            {
+                let secs = wait.as_secs().max(1);
+                let mut p = Problem::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    format!(
+                        "key {author} submits faster than {} entries per second (bursts of {}); retry in {secs} s",
+                        app.limits.entries_per_second, app.limits.burst
+                    ),
+                );
+                p.retry_after = Some(secs);
+                return Err(p);
+            }
             // Blobs are read only for an agreement verifiably signed by an operator: nobody
             // else can make the server load megabytes of geometry.
             let by_operator = {

@@ -1,0 +1,262 @@
+//! Observation intake: who may report, under which agreement, and what the state keeps.
+//!
+//! The model ([`truce_model::observation`]) checks an observation on its own; admission here
+//! checks it against the log at the entry's log time:
+//! - the signer is accredited as `monitor`, `sensor` or `party` (403 otherwise);
+//! - its `agreement` exists and is `in-force` at the log time (422 at `/agreement`, saying
+//!   whether the agreement is unknown, only proposed, or superseded without a successor in force):
+//!   observations feed findings under an agreement's rules, and there are no rules to judge
+//!   against before the parties have bound themselves;
+//! - `alleged_party` is a party of the version in force (422 at `/alleged_party`);
+//! - the observed window does not end after the log time plus a small clock skew (422 at
+//!   `/observed/to`). Using the log time, not the wall clock, keeps replay's verdict identical.
+//!
+//! Every 422 problem is reported at once. A party's observation is admitted as a *claim*
+//! (DESIGN §5): recorded and shown, never counted as monitoring evidence or attribution.
+//!
+//! What the state keeps is an [`ObservationRecord`]: the handful of values incidents, violations,
+//! attribution and queries need (derived point and radius, window, type and family, count,
+//! weapon, targets, origin bearing, who reported it), not the payload — the payload stays in the
+//! log, where queries that need the full text can read it by `index`. Repeated strings (signer,
+//! affiliation, agreement, alleged party) are shared, since a large log holds millions of
+//! observations from a few hundred keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use truce_model::entry::{FieldError, Role};
+use truce_model::observation::{EventPoint, Observation};
+use truce_model::taxonomy::{EventType, Family, Target, WeaponClass};
+
+use crate::State;
+use crate::admit::{Effect, Refusal};
+use crate::agreements::{AgreementStatus, rfc3339};
+use crate::keys::KeyRecord;
+
+/// Roles that may sign an `observation` entry (DESIGN §3).
+pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party];
+
+/// What the state keeps of one logged observation.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ObservationRecord {
+    /// The payload's `id`.
+    pub id: Arc<str>,
+    /// Log index of the entry.
+    pub index: u64,
+    /// Log time of the entry, ms since the epoch.
+    pub time_ms: i64,
+    /// The signer, `name+keyid`.
+    pub signer: Arc<str>,
+    /// The signer's affiliation at admission (an organisation or a party id).
+    pub affiliation: Arc<str>,
+    /// Signed by a key with the `party` role: a claim, never counted as monitoring evidence.
+    pub claim: bool,
+    /// The agreement it was reported under.
+    pub agreement: Arc<str>,
+    /// The version of that agreement in force at the log time.
+    pub agreement_version: u32,
+    /// Event type.
+    pub event_type: EventType,
+    /// Its family (clustering links only observations of one family).
+    pub family: Family,
+    /// Number of events.
+    pub count: u32,
+    /// Derived location and uncertainty (DESIGN §6).
+    pub point: EventPoint,
+    /// Observed window start, ms since the epoch.
+    pub from_ms: i64,
+    /// Observed window end, ms since the epoch.
+    pub to_ms: i64,
+    /// Weapon class and calibre (mm), if reported.
+    pub weapon: Option<(WeaponClass, Option<f64>)>,
+    /// Targets, if reported.
+    pub targets: Box<[Target]>,
+    /// Bearing, seen from the event, from which fire came, if reported.
+    pub origin_bearing_deg: Option<f64>,
+    /// The party the observation accuses, if any (a claim, never attribution).
+    pub alleged_party: Option<Arc<str>>,
+}
+
+/// The observations of the log, in log order, with an index by id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observations {
+    items: Vec<ObservationRecord>,
+    by_id: BTreeMap<Arc<str>, usize>,
+    /// Interned strings shared by many records.
+    strings: BTreeSet<Arc<str>>,
+}
+
+impl Observations {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) {
+        r.index = index;
+        r.time_ms = time_ms;
+        r.signer = self.intern(&r.signer);
+        r.affiliation = self.intern(&r.affiliation);
+        r.agreement = self.intern(&r.agreement);
+        r.alleged_party = r.alleged_party.map(|p| self.intern(&p));
+        // Ids are unique across the log (the server refuses an id reused with other content);
+        // should one repeat anyway, the first observation keeps the id.
+        let position = self.items.len();
+        self.by_id.entry(r.id.clone()).or_insert(position);
+        self.items.push(r);
+    }
+
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> {
+        self.items.iter()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&ObservationRecord> {
+        self.by_id.get(id).and_then(|&i| self.items.get(i))
+    }
+}
+
+/// 403 unless `signer` may submit observations.
+pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
+    if OBSERVER_ROLES.iter().any(|r| signer.has_role(*r)) {
+        return Ok(());
+    }
+    let roles: Vec<&str> = signer.roles.iter().map(|r| r.as_str()).collect();
+    Err(Refusal::Forbidden(format!(
+        "entries of kind observation must be signed by a monitor, sensor or party key; {} has \
+         roles [{}]",
+        signer.vkey.signer_id(),
+        roles.join(", ")
+    )))
+}
+
+impl State {
+    /// The state-dependent checks of an observation logged at `time_ms` (see the module docs).
+    pub(crate) fn admit_observation(
+        &self,
+        id: &str,
+        o: &Observation,
+        signer: &KeyRecord,
+        time_ms: i64,
+    ) -> Result<Effect, Refusal> {
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut version = None;
+        match self.agreement(&o.agreement) {
+            None => errors.push(FieldError::new(
+                "/agreement",
+                format!(
+                    "unknown agreement {:?}: no agreement with this id has been proposed in this log",
+                    o.agreement
+                ),
+            )),
+            Some(a) => {
+                let in_force = a
+                    .versions
+                    .iter()
+                    .rev()
+                    .find(|v| a.status(v, time_ms) == AgreementStatus::InForce);
+                match in_force {
+                    Some(v) => version = Some(v),
+                    None => errors.push(FieldError::new(
+                        "/agreement",
+                        not_in_force(a, time_ms),
+                    )),
+                }
+            }
+        }
+        if let (Some(v), Some(p)) = (version, &o.alleged_party)
+            && v.agreement.party(p).is_none()
+        {
+            let parties: Vec<&str> = v.agreement.parties.iter().map(|p| p.id.as_str()).collect();
+            errors.push(FieldError::new(
+                "/alleged_party",
+                format!(
+                    "{p:?} is not a party to agreement {} version {} (parties: {})",
+                    o.agreement,
+                    v.version,
+                    parties.join(", ")
+                ),
+            ));
+        }
+        errors.extend(o.check_at(time_ms));
+        let Some(v) = version.filter(|_| errors.is_empty()) else {
+            return Err(Refusal::Invalid(errors));
+        };
+        let e = &o.event;
+        Ok(Effect::Observe(Box::new(ObservationRecord {
+            id: Arc::from(id),
+            index: self.size(),
+            time_ms,
+            signer: Arc::from(signer.vkey.signer_id()),
+            affiliation: Arc::from(signer.affiliation.as_str()),
+            claim: signer.has_role(Role::Party),
+            agreement: Arc::from(o.agreement.as_str()),
+            agreement_version: v.version,
+            event_type: e.event_type,
+            family: e.event_type.family(),
+            count: e.count,
+            point: o.event_point(),
+            from_ms: o.observed.from.as_millisecond(),
+            to_ms: o.observed.to.as_millisecond(),
+            weapon: e.weapon.as_ref().map(|w| (w.class, w.calibre_mm)),
+            targets: e.targets.clone().into_boxed_slice(),
+            origin_bearing_deg: e.direction.as_ref().map(|d| d.origin_bearing_deg),
+            alleged_party: o.alleged_party.as_deref().map(Arc::from),
+        })))
+    }
+
+    /// Every observation logged, in log order.
+    pub fn observations(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> {
+        self.observations.iter()
+    }
+
+    /// The observation with payload id `id`.
+    pub fn observation(&self, id: &str) -> Option<&ObservationRecord> {
+        self.observations.get(id)
+    }
+}
+
+/// Why agreement `a` has no version in force at `now_ms`, in words.
+fn not_in_force(a: &crate::AgreementRecord, now_ms: i64) -> String {
+    let id = &a.id;
+    let Some(latest) = a.versions.last() else {
+        return format!("unknown agreement {id:?}: it has no version");
+    };
+    let superseded = a
+        .versions
+        .iter()
+        .rev()
+        .find(|v| a.status(v, now_ms) == AgreementStatus::Superseded);
+    let when = |v: &crate::VersionRecord| match v.in_force_from_ms() {
+        Some(t) => format!("it enters into force at {}", rfc3339(t)),
+        None => format!("consents missing from {}", v.missing().join(", ")),
+    };
+    match superseded {
+        Some(old) => {
+            // A version with all consents exists but is not in force yet.
+            let successor = a
+                .versions
+                .iter()
+                .rev()
+                .find(|v| v.version > old.version && v.consents_complete_ms().is_some())
+                .unwrap_or(latest);
+            format!(
+                "agreement {id} is not in force: version {} is superseded by version {}, which \
+                 is not in force yet ({})",
+                old.version,
+                successor.version,
+                when(successor)
+            )
+        }
+        None => format!(
+            "agreement {id} is only proposed (version {}: {}); observations are accepted once \
+             it is in force",
+            latest.version,
+            when(latest)
+        ),
+    }
+}
