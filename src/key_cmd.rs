@@ -47,6 +47,7 @@ impl TargetArgs {
 
 /// `truce key accredit` arguments.
 #[derive(Args)]
+#[command(after_help = submit::EXIT_STATUS_HELP)]
 pub struct AccreditArgs {
     /// The operator's private key file, which signs the entry.
     #[arg(long, value_name = "FILE")]
@@ -75,6 +76,7 @@ pub struct AccreditArgs {
 
 /// `truce key revoke` arguments.
 #[derive(Args)]
+#[command(after_help = submit::EXIT_STATUS_HELP)]
 pub struct RevokeArgs {
     /// The operator's private key file, which signs the entry.
     #[arg(long, value_name = "FILE")]

@@ -48,8 +48,15 @@ const MAX_KEY_FILE: u64 = 4096;
 /// The largest JSON answer read (a receipt, a problem, the vkeys, a logged entry).
 const MAX_JSON_ANSWER: u64 = 256 * 1024;
 
+/// What the exit status means, for `--help`.
+pub const EXIT_STATUS_HELP: &str = "Exit status: 0 logged, and the receipt verified offline; \
+1 refused (by the server: each field it names is listed on stderr; or locally, for a payload the \
+server would refuse), or the receipt does not verify; 2 not submitted (usage, files, keys, \
+network, rate limit, server unavailable).";
+
 /// `truce submit` arguments.
 #[derive(Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
 pub struct SubmitArgs {
     /// The payload: a JSON object with an `id` (one is generated if it has none); `-` reads
     /// standard input.
@@ -448,6 +455,9 @@ fn refusal(url: &Url, resp: Response) -> Failure {
     if !detail.is_empty() {
         message.push_str(": ");
         message.push_str(&detail);
+    }
+    if matches!(code, 404 | 405) {
+        message.push_str(" (is --server a truce server?)");
     }
     Failure {
         code: if is_refusal { 1 } else { 2 },

@@ -7,5 +7,6 @@ mod cli;
 mod consent_story;
 mod crash;
 mod entries;
+mod submit;
 mod util;
 mod witness;

@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
-use truce_model::observation::{EventPoint, Observation};
-use truce_model::taxonomy::{EventType, Family, Target, WeaponClass};
+use truce_model::observation::{EventPoint, Observation, Weapon};
+use truce_model::taxonomy::{EventType, Family, Target};
 
 use crate::State;
 use crate::admit::{Effect, Refusal};
@@ -69,7 +69,7 @@ pub struct ObservationRecord {
     /// Observed window end, ms since the epoch.
     pub to_ms: i64,
     /// Weapon class and calibre (mm), if reported.
-    pub weapon: Option<(WeaponClass, Option<f64>)>,
+    pub weapon: Option<Weapon>,
     /// Targets, if reported.
     pub targets: Box<[Target]>,
     /// Bearing, seen from the event, from which fire came, if reported.
@@ -202,7 +202,7 @@ impl State {
             point: o.event_point(),
             from_ms: o.observed.from.as_millisecond(),
             to_ms: o.observed.to.as_millisecond(),
-            weapon: e.weapon.as_ref().map(|w| (w.class, w.calibre_mm)),
+            weapon: e.weapon.clone(),
             targets: e.targets.clone().into_boxed_slice(),
             origin_bearing_deg: e.direction.as_ref().map(|d| d.origin_bearing_deg),
             alleged_party: o.alleged_party.as_deref().map(Arc::from),
