@@ -643,6 +643,9 @@ mod tests {
         for n in 3..6 {
             submit(&app, &dir.operator_key, n).await;
         }
+        // Let the app's own collector finish with size 6 first: two collectors merging into
+        // the same stored note could overwrite each other's line (a server runs only one).
+        cosigned_by(&*store, &log_vkey, 6, &w1.verifier()).await;
         let (tx, rx) = watch::channel(app.published.borrow().clone());
         let task = tokio::spawn(collect(
             store.clone(),
