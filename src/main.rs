@@ -25,6 +25,7 @@ use truce_server::datadir::DataDir;
 
 mod witness_cmd;
 
+mod import;
 mod key_cmd;
 mod log_verify;
 mod submit;
@@ -51,6 +52,8 @@ enum Command {
     Key(KeyCommand),
     /// Sign a JSON payload as an entry, submit it, and verify the receipt.
     Submit(submit::SubmitArgs),
+    /// Import a UCDP GED or ACLED CSV, or a GeoJSON FeatureCollection, as signed observations.
+    Import(import::ImportArgs),
     /// Agreement documents.
     #[command(subcommand)]
     Agreement(AgreementCommand),
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Accredit(args)) => Ok(key_cmd::accredit(args)),
         Command::Key(KeyCommand::Revoke(args)) => Ok(key_cmd::revoke(args)),
         Command::Submit(args) => Ok(submit::run(args)),
+        Command::Import(args) => Ok(import::run(args)),
         Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
         Command::Witness(args) => witness_cmd::run(args).map(|()| ExitCode::SUCCESS),
         Command::Log(cmd) => Ok(log_verify::run(cmd)),

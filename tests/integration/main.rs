@@ -7,6 +7,7 @@ mod cli;
 mod consent_story;
 mod crash;
 mod entries;
+mod import;
 mod submit;
 mod util;
 mod witness;

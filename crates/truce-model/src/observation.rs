@@ -68,8 +68,16 @@ pub const DEFAULT_RADIUS_M: f64 = 1_000.0;
 pub const MAX_RADIUS_M: f64 = 500_000.0;
 /// Largest `event.sector.distance_km` value, in kilometres (same reasoning as [`MAX_RADIUS_M`]).
 pub const MAX_SECTOR_KM: f64 = 500.0;
-/// Longest observation window (`observed.to − observed.from`), in seconds: 7 days.
-pub const MAX_WINDOW_SECONDS: i64 = 7 * 24 * 3600;
+/// Longest observation window (`observed.to − observed.from`), in seconds: 366 days.
+///
+/// A patrol or a sensor reports minutes, but imported event data is often dated coarsely: UCDP
+/// GED codes an event to the day, the week, the month or the year (`date_prec`), ACLED to the
+/// day, the week or the month (`time_precision`), and an honest window is as wide as the
+/// source's uncertainty. A leap year is the widest any of them needs (`truce import`,
+/// `docs/import.md`). The bound still keeps one entry from claiming an unbounded stretch of time.
+pub const MAX_WINDOW_DAYS: i64 = 366;
+/// [`MAX_WINDOW_DAYS`] in seconds.
+pub const MAX_WINDOW_SECONDS: i64 = MAX_WINDOW_DAYS * 24 * 3600;
 /// How far beyond the log time `observed.to` may lie (clock skew), in milliseconds: 5 minutes.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Largest `event.count`.
@@ -729,8 +737,8 @@ impl Reader {
             self.err(
                 ptr(at, "to"),
                 format!(
-                    "the window is {secs} s long; at most {MAX_WINDOW_SECONDS} s ({} days)",
-                    MAX_WINDOW_SECONDS / 86_400
+                    "the window is {secs} s long; at most {MAX_WINDOW_SECONDS} s \
+                     ({MAX_WINDOW_DAYS} days)"
                 ),
             );
             return None;

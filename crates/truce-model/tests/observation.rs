@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use truce_model::entry::{FieldError, Kind, Payload};
 use truce_model::observation::{
-    CasualtyKind, DEFAULT_RADIUS_M, EARTH_RADIUS_M, EvidenceRole, MAX_CLOCK_SKEW_MS, Observation,
-    Position, destination, haversine_m,
+    CasualtyKind, DEFAULT_RADIUS_M, EARTH_RADIUS_M, EvidenceRole, MAX_CLOCK_SKEW_MS,
+    MAX_WINDOW_SECONDS, Observation, Position, destination, haversine_m,
 };
 use truce_model::taxonomy::{EventType, ObserverMode, Target, WeaponClass};
 
@@ -424,16 +424,22 @@ fn times_are_rfc3339_ordered_and_bounded() {
         with(v.clone(), "/observed/to", json!("2026-12-20T21:09:59Z")),
         &["/observed/to"],
     );
-    // A window longer than 7 days, and one of exactly 7 days.
-    refused_at(
-        with(v.clone(), "/observed/to", json!("2026-12-27T21:10:01Z")),
-        &["/observed/to"],
-    );
+    // A window longer than 366 days, and one of exactly 366 days (the valid window starts at
+    // 2026-12-20T21:10:00Z; 2027 has no 29 February, so 366 days later is 2027-12-21T21:10:00Z).
+    assert_eq!(MAX_WINDOW_SECONDS, 366 * 86_400);
+    let too_long = with(v.clone(), "/observed/to", json!("2027-12-21T21:10:01Z"));
+    refused_at(too_long.clone(), &["/observed/to"]);
+    let e = parse(&too_long).unwrap_err();
+    assert!(e[0].message.contains("(366 days)"), "{}", e[0].message);
     ok(&with(
         v.clone(),
         "/observed/to",
-        json!("2026-12-27T21:10:00Z"),
+        json!("2027-12-21T21:10:00Z"),
     ));
+    // A whole leap year, as a year-precise import spells it.
+    let mut year = with(v.clone(), "/observed/from", json!("2028-01-01T00:00:00Z"));
+    year = with(year, "/observed/to", json!("2028-12-31T23:59:59Z"));
+    ok(&year);
     // Offsets are honoured: 23:39+02:00 is 21:39Z, inside the window's order.
     ok(&with(v, "/observed/to", json!("2026-12-20T23:39:00+02:00")));
 }
