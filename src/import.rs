@@ -56,6 +56,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::submit::{base_url, join, json_type};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::ToSpan as _;
@@ -66,7 +67,6 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 use truce_log::leaf::{Leaf, leaf_hash};
-use truce_log::proof::TlogProof;
 use truce_log::tile::{self, TILE_WIDTH, TileLevel};
 use truce_model::dsse::check_id;
 use truce_model::entry::Kind;
@@ -1552,17 +1552,6 @@ fn flat_observation(
     Some(o)
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// JSON with object keys sorted (byte order) at every level, no whitespace: the payload bytes
 /// do not depend on how a map orders its keys, so the same row always signs the same bytes.
 fn canonical_json(v: &Value) -> Vec<u8> {
@@ -2409,6 +2398,7 @@ fn read_limited(resp: Response) -> Result<Vec<u8>, String> {
 
 /// Checks `{index, leaf_hash, proof}`: the proof verifies `leaf_hash` at `index` in a checkpoint
 /// signed by the log key. Returns the index, the leaf hash and the checkpoint's size.
+/// The receipt in `body`, verified with [`submit::verify_receipt`]: (index, leaf hash, size).
 fn verify_receipt(
     body: &[u8],
     log_key: &VerifierKey,
@@ -2416,41 +2406,8 @@ fn verify_receipt(
 ) -> Result<(u64, [u8; 32], u64), String> {
     let answer: Value =
         serde_json::from_slice(body).map_err(|e| format!("the receipt is not JSON: {e}"))?;
-    let index = answer["index"]
-        .as_u64()
-        .ok_or("\"index\" is not a non-negative integer")?;
-    let leaf_hash = answer["leaf_hash"]
-        .as_str()
-        .and_then(parse_hex32)
-        .ok_or("\"leaf_hash\" is not 64 hex digits")?;
-    let text = answer["proof"]
-        .as_str()
-        .ok_or("\"proof\" is not a string")?;
-    let proof = TlogProof::parse(text.as_bytes()).map_err(|e| format!("proof: {e}"))?;
-    if proof.index() != index {
-        return Err(format!(
-            "the proof is for index {}, the receipt says {index}",
-            proof.index()
-        ));
-    }
-    let checkpoint = proof.verify(&leaf_hash, log_key, origin).map_err(|e| {
-        format!(
-            "leaf hash {} at index {index}: {e}",
-            submit::hex(&leaf_hash)
-        )
-    })?;
-    Ok((index, leaf_hash, checkpoint.size))
-}
-
-fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    let v = submit::verify_receipt(&answer, log_key, origin)?;
+    Ok((v.index, v.leaf_hash, v.checkpoint.size))
 }
 
 /// Tallies outcomes, writes rejects, and reads back receipted leaves in batches.
@@ -2725,28 +2682,6 @@ impl Summary {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers.
-
-fn base_url(server: &str) -> Result<Url, Failure> {
-    let mut url = Url::parse(server.trim())
-        .map_err(|e| Failure::usage(format!("--server {server}: not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Failure::usage(format!(
-            "--server {server}: only http and https URLs are supported"
-        )));
-    }
-    if !url.path().ends_with('/') {
-        let p = format!("{}/", url.path());
-        url.set_path(&p);
-    }
-    url.set_query(None);
-    url.set_fragment(None);
-    Ok(url)
-}
-
-fn join(base: &Url, path: &str) -> Result<Url, Failure> {
-    base.join(path)
-        .map_err(|e| Failure::usage(format!("{base}{path}: {e}")))
-}
 
 fn get_json(client: &Client, base: &Url, path: &str) -> Result<Value, String> {
     let url = join(base, path).map_err(|f| f.message)?;

@@ -272,7 +272,7 @@ fn payload_with_id(name: &str, bytes: Vec<u8>) -> Result<(String, Vec<u8>), Fail
     }
 }
 
-fn json_type(v: &serde_json::Value) -> &'static str {
+pub(crate) fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",
@@ -468,16 +468,16 @@ fn refusal(url: &Url, resp: Response) -> Failure {
 }
 
 /// What the receipt says, once verified.
-struct Verified {
-    index: u64,
-    leaf_hash: [u8; 32],
+pub(crate) struct Verified {
+    pub(crate) index: u64,
+    pub(crate) leaf_hash: [u8; 32],
     proof_text: String,
-    checkpoint: Checkpoint,
+    pub(crate) checkpoint: Checkpoint,
 }
 
 /// Checks the server's `{index, leaf_hash, proof}`: the proof verifies for `leaf_hash` in a
 /// checkpoint signed by `log_key`, at the index the server states.
-fn verify_receipt(
+pub(crate) fn verify_receipt(
     answer: &serde_json::Value,
     log_key: &VerifierKey,
     origin: &str,
@@ -604,7 +604,7 @@ fn read_json(resp: Response, url: &Url) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&body).map_err(|e| e.to_string())
 }
 
-fn base_url(server: &str) -> Result<Url, Failure> {
+pub(crate) fn base_url(server: &str) -> Result<Url, Failure> {
     let mut url = Url::parse(server.trim())
         .map_err(|e| Failure::usage(format!("--server {server}: not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -621,7 +621,7 @@ fn base_url(server: &str) -> Result<Url, Failure> {
     Ok(url)
 }
 
-fn join(base: &Url, path: &str) -> Result<Url, Failure> {
+pub(crate) fn join(base: &Url, path: &str) -> Result<Url, Failure> {
     base.join(path)
         .map_err(|e| Failure::usage(format!("{base}{path}: {e}")))
 }
@@ -709,7 +709,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;
     }
