@@ -31,7 +31,6 @@
 //! in truce; a cosigner only signs texts that parse as checkpoints.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -285,31 +284,7 @@ impl fmt::Display for CosignatureVerifier {
     }
 }
 
-impl fmt::Debug for CosignatureVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CosignatureVerifier({self})")
-    }
-}
-
-impl FromStr for CosignatureVerifier {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        Self::parse(s)
-    }
-}
-
-impl serde::Serialize for CosignatureVerifier {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for CosignatureVerifier {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+truce_model::key_text_impls!(CosignatureVerifier);
 
 /// A witness's private key. `Debug` never shows the seed.
 #[derive(Clone)]

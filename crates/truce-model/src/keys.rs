@@ -14,7 +14,6 @@
 //! verification lets through: an entry either verifies the same way everywhere or not at all.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -239,31 +238,40 @@ impl fmt::Display for VerifierKey {
     }
 }
 
-impl fmt::Debug for VerifierKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VerifierKey({self})")
-    }
+/// `Debug`, `FromStr` and serde (as the key text) for a public key type with `Display` and
+/// `parse(&str) -> Result<Self, KeyError>`: every key type in truce reads and writes the same way.
+#[macro_export]
+macro_rules! key_text_impls {
+    ($t:ident) => {
+        impl ::std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}({self})", stringify!($t))
+            }
+        }
+
+        impl ::std::str::FromStr for $t {
+            type Err = $crate::keys::KeyError;
+            fn from_str(s: &str) -> Result<Self, $crate::keys::KeyError> {
+                $t::parse(s)
+            }
+        }
+
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
+                $t::parse(&s).map_err(::serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl FromStr for VerifierKey {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        VerifierKey::parse(s)
-    }
-}
-
-impl serde::Serialize for VerifierKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for VerifierKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        VerifierKey::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+key_text_impls!(VerifierKey);
 
 /// A private (signing) key with its name and keyid. `Debug` never shows the seed.
 #[derive(Clone)]
