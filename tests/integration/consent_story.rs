@@ -134,7 +134,6 @@ async fn consent_story() {
         .await;
     assert_eq!(code, 200, "{first}");
     let mut other = consent("consent-ru");
-    other["version"] = json!(1);
     other["note"] = json!("different");
     let (code, body) = server.submit(&demo_key("russia"), "consent", other).await;
     assert_eq!(code, 409, "{body}");
