@@ -139,12 +139,61 @@ async fn every_refusal_has_its_status_and_changes_nothing() {
     assert!(body["detail"].as_str().unwrap().contains("revoked"));
 }
 
+/// One id, two contents, submitted concurrently many times and again after a restart: exactly
+/// one entry is logged, every copy of the winner gets its receipt, every copy of the loser 409.
+#[tokio::test]
+async fn an_id_is_logged_once_under_races_and_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = std::sync::Arc::new(Server::init_and_start(tmp.path()));
+    let op = server.operator();
+    let payload = |affiliation: &str| {
+        let k = PrivateKey::from_seed("contested", [9; 32]).unwrap();
+        json!({"id": "contested", "vkey": k.verifier().to_string(), "roles": ["monitor"],
+               "affiliation": affiliation})
+    };
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (server, op) = (server.clone(), op.clone());
+        let p = payload(if i % 5 == 0 { "B" } else { "A" });
+        tasks.push(tokio::spawn(async move {
+            let (code, body) = server.submit(&op, "key", p.clone()).await;
+            (p["affiliation"].as_str().unwrap().to_string(), code, body)
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let winner = answers
+        .iter()
+        .find(|(_, code, _)| *code == 200)
+        .map(|(a, _, _)| a.clone())
+        .expect("one content wins");
+    for (affiliation, code, body) in &answers {
+        if *affiliation == winner {
+            assert_eq!((*code, &body["index"]), (200, &json!(0)), "{body}");
+        } else {
+            assert_eq!(*code, 409, "{body}");
+        }
+    }
+    assert_eq!(size(&server).await, 1);
+
+    let server = std::sync::Arc::into_inner(server).unwrap();
+    let data = server.data.clone();
+    server.stop();
+    let server = Server::start(&data);
+    let loser = if winner == "A" { "B" } else { "A" };
+    let (code, body) = server.submit(&op, "key", payload(&winner)).await;
+    assert_eq!((code, &body["index"]), (200, &json!(0)), "{body}");
+    let (code, body) = server.submit(&op, "key", payload(loser)).await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(size(&server).await, 1);
+}
+
 #[tokio::test]
 async fn concurrent_submissions_get_distinct_dense_indexes() {
     let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.keep();
-    eprintln!("{}", tmp.display());
-    let server = std::sync::Arc::new(Server::init_and_start(&tmp));
+    let server = std::sync::Arc::new(Server::init_and_start(tmp.path()));
     let op = server.operator();
     let mut tasks = Vec::new();
     for i in 0..64 {
@@ -237,6 +286,7 @@ async fn openapi_is_generated_and_complete() {
         "/v1/blobs/{sha256}",
         "/v1/agreements",
         "/v1/agreements/{id}",
+        "/v1/observations",
         "/v1/log/vkeys",
     ] {
         assert!(

@@ -8,6 +8,7 @@ mod consent_story;
 mod crash;
 mod entries;
 mod import;
+mod observations;
 mod submit;
 mod util;
 mod witness;

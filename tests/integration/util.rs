@@ -4,6 +4,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use truce_model::dsse::Envelope;
 use truce_model::keys::PrivateKey;
@@ -182,4 +183,70 @@ pub fn demo_key(name: &str) -> PrivateKey {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Accredits `key` with `roles` and `affiliation` (reliability B), signed by the operator.
+pub async fn accredit(server: &Server, key: &PrivateKey, roles: &[&str], affiliation: &str) {
+    let (status, body) = server
+        .submit(
+            &server.operator(),
+            "key",
+            json!({"id": format!("accredit-{}", key.name()), "vkey": key.verifier().to_string(),
+                   "roles": roles, "affiliation": affiliation, "reliability": "B"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The Donbas example in force (as in consent_story.rs: entry into force moved into the past,
+/// every required consent logged).
+pub async fn bring_donbas_into_force(server: &Server) {
+    for (name, party) in [
+        ("ukraine", "UA"),
+        ("russia", "RU"),
+        ("germany", "DE"),
+        ("france", "FR"),
+    ] {
+        accredit(server, &demo_key(name), &["party"], party).await;
+    }
+    let mut blobs = serde_json::Map::new();
+    for f in ["contact_line.geojson", "ua_held.geojson", "ngca.geojson"] {
+        let bytes = std::fs::read(repo().join("examples/donbas").join(f)).unwrap();
+        let (status, sha) = server.put_blob(bytes).await;
+        assert_eq!(status, 201, "{f}");
+        blobs.insert(f.to_string(), json!(sha));
+    }
+    let text = std::fs::read_to_string(repo().join("examples/donbas/agreement.toml")).unwrap();
+    let doc = text.replace(
+        "at = \"2026-12-15T00:00:00+02:00\"",
+        "at = \"2025-01-01T00:00:00+02:00\"",
+    );
+    assert_ne!(doc, text, "the example's entry_into_force.at changed");
+    let (code, body) = server
+        .submit(
+            &server.operator(),
+            "agreement",
+            json!({"id": "donbas-2026-v1", "agreement": "donbas-2026", "version": 1,
+                   "document": doc, "blobs": blobs}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    for (name, party) in [
+        ("ukraine", "ua"),
+        ("russia", "ru"),
+        ("germany", "de"),
+        ("france", "fr"),
+    ] {
+        let (code, body) = server
+            .submit(
+                &demo_key(name),
+                "consent",
+                json!({"id": format!("consent-{party}"), "agreement": "donbas-2026",
+                       "version": 1, "sha256": sha256_hex(doc.as_bytes())}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let (_, a) = server.get("/v1/agreements/donbas-2026").await;
+    assert_eq!(a["status"], "in-force", "{a}");
 }

@@ -16,6 +16,7 @@
 mod admit;
 mod agreements;
 mod keys;
+mod observation_query;
 mod observations;
 
 pub use admit::{Admitted, Effect, Prepared, Refusal};
@@ -24,6 +25,7 @@ pub use agreements::{
     VersionRecord, VersionView, rfc3339,
 };
 pub use keys::KeyRecord;
+pub use observation_query::{BBox, ObservationPage, ObservationQuery};
 pub use observations::{OBSERVER_ROLES, ObservationRecord};
 
 use std::collections::BTreeMap;

@@ -32,6 +32,7 @@ use crate::State;
 use crate::admit::{Effect, Refusal};
 use crate::agreements::{AgreementStatus, rfc3339};
 use crate::keys::KeyRecord;
+use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
 
 /// Roles that may sign an `observation` entry (DESIGN §3).
 pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party];
@@ -83,6 +84,7 @@ pub struct ObservationRecord {
 pub(crate) struct Observations {
     items: Vec<ObservationRecord>,
     by_id: BTreeMap<Arc<str>, usize>,
+    index: ObservationIndex,
     /// Interned strings shared by many records.
     strings: BTreeSet<Arc<str>>,
 }
@@ -108,6 +110,11 @@ impl Observations {
         // should one repeat anyway, the first observation keeps the id.
         let position = self.items.len();
         self.by_id.entry(r.id.clone()).or_insert(position);
+        // Positions are u32: four billion observations is beyond what one state holds in memory.
+        self.index.insert(
+            u32::try_from(position).expect("fewer than 2^32 observations"),
+            &r,
+        );
         self.items.push(r);
     }
 
@@ -117,6 +124,10 @@ impl Observations {
 
     pub(crate) fn get(&self, id: &str) -> Option<&ObservationRecord> {
         self.by_id.get(id).and_then(|&i| self.items.get(i))
+    }
+
+    pub(crate) fn query(&self, q: &ObservationQuery) -> ObservationPage<'_> {
+        self.index.query(&self.items, q)
     }
 }
 
@@ -217,6 +228,11 @@ impl State {
     /// The observation with payload id `id`.
     pub fn observation(&self, id: &str) -> Option<&ObservationRecord> {
         self.observations.get(id)
+    }
+
+    /// One page of the observations matching `q`, in log order (see [`ObservationQuery`]).
+    pub fn query_observations(&self, q: &ObservationQuery) -> ObservationPage<'_> {
+        self.observations.query(q)
     }
 }
 

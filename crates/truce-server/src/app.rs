@@ -35,6 +35,8 @@ pub struct AppState {
     pub published: watch::Receiver<Arc<Published>>,
     /// Committed stored hashes kept in memory for proofs.
     pub hashes: Arc<crate::ledger::HashCache>,
+    /// The ids in the log, approximately (a Bloom filter; see [`crate::seen`]).
+    pub seen: Arc<RwLock<crate::seen::SeenIds>>,
     /// Configured bounds, and the per-key rate limiter.
     pub limits: crate::limits::Limits,
     pub rate: Arc<crate::limits::RateLimiter>,
@@ -78,6 +80,8 @@ pub struct Replayed {
     pub frontier: Frontier,
     /// The recomputed stored hashes' upper levels and most recent window.
     pub hashes: crate::ledger::HashCache,
+    /// Every entry id in the log.
+    pub seen: crate::seen::SeenIds,
 }
 
 /// Recomputes the state and the tree from every entry in `store`, checking on the way that
@@ -91,6 +95,7 @@ pub async fn replay(
 ) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
     let mut state = State::new(operator);
+    let mut seen = crate::seen::SeenIds::default();
     let mut frontier = Frontier::new();
     let cache = crate::ledger::HashCache::default();
     let mut last_time = 0;
@@ -135,6 +140,7 @@ pub async fn replay(
                 ));
             }
             state.apply(admitted, e.index, l.time_ms);
+            seen.insert(&e.entry_id);
             let pushed = frontier
                 .push(e.leaf_hash)
                 .map_err(|err| fail(err.to_string()))?;
@@ -193,6 +199,7 @@ pub async fn replay(
         state,
         frontier,
         hashes: cache,
+        seen,
     })
 }
 
@@ -220,13 +227,14 @@ impl AppState {
             .map_err(|e| ReplayError::Tree(format!("signing the checkpoint: {e}")))?;
         let (published_tx, published) = watch::channel(Arc::new(first));
         let shared: Shared = Arc::new(RwLock::new(replayed.state));
+        let seen = Arc::new(RwLock::new(replayed.seen));
         let (tx, rx) = mpsc::channel(4 * sequencer::MAX_BATCH);
         let sequencer = Sequencer {
             store: store.clone(),
             shared: shared.clone(),
             ledger,
             published: published_tx,
-            recent: Default::default(),
+            seen: seen.clone(),
             hashes: hashes.clone(),
         };
         tokio::spawn(sequencer.run(rx));
@@ -252,6 +260,7 @@ impl AppState {
             operator_vkey: operator,
             published,
             hashes,
+            seen,
             limits: dir.config.limits,
             rate: Arc::new(crate::limits::RateLimiter::new(&dir.config.limits)),
             tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),

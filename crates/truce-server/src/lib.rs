@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod limits;
 pub mod problem;
 pub mod routes;
+pub mod seen;
 pub mod sequencer;
 pub mod ticker;
 pub mod witness;
@@ -46,6 +47,7 @@ use problem::Problem;
         (name = "entries", description = "Signed entries (DSSE envelopes) into the log"),
         (name = "blobs", description = "Content-addressed files referenced by entries"),
         (name = "agreements", description = "Agreements, their versions and consents"),
+        (name = "observations", description = "Signed observations, filtered and paged"),
         (name = "log", description = "The transparency log"),
         (name = "meta", description = "Health and API description"),
     )
@@ -66,6 +68,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(routes::blobs::put_blob, routes::blobs::get_blob))
         .routes(routes!(routes::agreements::list_agreements))
         .routes(routes!(routes::agreements::get_agreement))
+        .routes(routes!(routes::observations::list_observations))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     let api = Arc::new(api);

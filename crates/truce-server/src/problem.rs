@@ -55,6 +55,11 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, "malformed", detail)
     }
 
+    /// 400: a query parameter is unknown, repeated or malformed.
+    pub fn bad_query(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-query", detail)
+    }
+
     /// 404: nothing here.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", detail)

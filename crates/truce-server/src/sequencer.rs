@@ -64,41 +64,15 @@ pub struct Sequencer {
     pub ledger: Ledger,
     /// The latest committed checkpoint, for readers and witnesses.
     pub published: watch::Sender<Arc<Published>>,
-    /// Ids committed recently (see [`RecentIds`]).
-    pub recent: RecentIds,
+    /// The ids in the log, approximately. A handler consults it before queueing its entry;
+    /// an entry with the same id committed in between is in it by the time the sequencer takes
+    /// the submission (this task inserts every batch's ids right after the commit), so the
+    /// sequencer asks the store again only on a "maybe". Anything that slipped past both would
+    /// still be caught by the store's unique constraint, which fails the batch rather than log
+    /// a duplicate.
+    pub seen: Arc<RwLock<crate::seen::SeenIds>>,
     /// Committed stored hashes, for proofs.
     pub hashes: Arc<crate::ledger::HashCache>,
-}
-
-/// The ids of the last [`RecentIds::CAPACITY`] committed entries. A handler checks the store
-/// for an id before queueing its entry; an entry with the same id committed in between is in
-/// this set (the queue is far shorter than the capacity), so the sequencer re-checks the store
-/// only for those. Anything that slipped past both is still caught by the store's unique
-/// constraint, which fails the batch rather than log a duplicate.
-#[derive(Default)]
-pub struct RecentIds {
-    set: std::collections::HashSet<String>,
-    order: std::collections::VecDeque<String>,
-}
-
-impl RecentIds {
-    /// How many ids are remembered: well above the queue length plus a batch.
-    pub const CAPACITY: usize = 1 << 16;
-
-    fn contains(&self, id: &str) -> bool {
-        self.set.contains(id)
-    }
-
-    fn insert(&mut self, id: String) {
-        if self.set.insert(id.clone()) {
-            self.order.push_back(id);
-            if self.order.len() > Self::CAPACITY
-                && let Some(old) = self.order.pop_front()
-            {
-                self.set.remove(&old);
-            }
-        }
-    }
 }
 
 /// The answer for an id already in the log: its receipt if `canonical` is what was logged,
@@ -193,8 +167,9 @@ impl Sequencer {
                 continue;
             }
             // The handler looked the id up before queueing it; an entry committed since then
-            // is among the recent ones, and only then is the store asked again.
-            if self.recent.contains(&id) {
+            // is in the filter, and only on a "maybe" is the store asked again.
+            let maybe_logged = self.seen.read().expect("lock poisoned").may_contain(&id);
+            if maybe_logged {
                 let latest = self.published.borrow().clone();
                 if let Some(answer) = lookup(store, &id, canonical, &latest).await {
                     let _ = sub.reply.send(answer);
@@ -271,8 +246,11 @@ impl Sequencer {
                 state.apply(p.admitted.clone(), p.index, p.time_ms);
             }
         }
-        for e in &entries {
-            self.recent.insert(e.entry_id.clone());
+        {
+            let mut seen = self.seen.write().expect("lock poisoned");
+            for e in &entries {
+                seen.insert(&e.entry_id);
+            }
         }
         self.hashes.extend(tree.hashes_from, &tree.hashes);
         // Readers see the state first, then the checkpoint that covers it.

@@ -532,6 +532,37 @@ impl Store for SqliteStore {
         row.as_ref().map(stored_entry).transpose()
     }
 
+    async fn entries_at(&self, indexes: &[u64]) -> Result<Vec<StoredEntry>, StoreError> {
+        if indexes.len() > truce_store::MAX_ENTRIES_AT {
+            return Err(StoreError::Backend(format!(
+                "{} entry positions requested; at most {} per call",
+                indexes.len(),
+                truce_store::MAX_ENTRIES_AT
+            )));
+        }
+        let mut wanted: Vec<i64> = indexes
+            .iter()
+            .filter_map(|&i| i64::try_from(i).ok())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; wanted.len()].join(",");
+        let sql = format!(
+            concat!(select_entries!(), " WHERE idx IN ({}) ORDER BY idx"),
+            placeholders
+        );
+        // Only `?` placeholders are formatted in; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &i in &wanted {
+            q = q.bind(i);
+        }
+        let rows = q.fetch_all(&self.readers).await.map_err(backend)?;
+        rows.iter().map(stored_entry).collect()
+    }
+
     async fn entries(&self, start: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError> {
         let limit = limit.min(MAX_ENTRIES_PER_READ);
         let Ok(first) = i64::try_from(start) else {

@@ -52,6 +52,9 @@ pub use async_trait::async_trait;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+/// The most positions one [`Store::entries_at`] call takes (one page of a query).
+pub const MAX_ENTRIES_AT: usize = 1_000;
+
 /// An entry to append at the end of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NewEntry {
@@ -242,6 +245,11 @@ pub trait Store: Send + Sync + 'static {
     /// one full tile); fewer entries come back only at the cap or the end of
     /// the log.
     async fn entries(&self, start: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// The entries at `indexes` that exist, in ascending index order, each once (positions at or
+    /// beyond the size are skipped). At most [`MAX_ENTRIES_AT`] positions per call
+    /// ([`StoreError::Backend`] beyond): queries read one page of entries at a time.
+    async fn entries_at(&self, indexes: &[u64]) -> Result<Vec<StoredEntry>, StoreError>;
 
     /// Stores a content-addressed blob; the caller has checked that
     /// `sha256` is the SHA-256 of `bytes`. Returns `true` if newly stored,

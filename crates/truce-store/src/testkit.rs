@@ -392,6 +392,29 @@ pub async fn story(store: &dyn Store) {
         store.entries(15, 10).await.expect("entries").is_empty(),
         "at the end"
     );
+    let at = |indexes: &'static [u64]| store.entries_at(indexes);
+    let pick = |indexes: &[usize]| -> Vec<StoredEntry> {
+        indexes.iter().flat_map(|&i| range(i as u64, 1)).collect()
+    };
+    assert_eq!(
+        at(&[7, 2, 14, 2, 0]).await.expect("entries_at"),
+        pick(&[0, 2, 7, 14]),
+        "scattered positions, ascending, each once"
+    );
+    assert_eq!(
+        at(&[3, 15, 1_000, u64::MAX]).await.expect("entries_at"),
+        pick(&[3]),
+        "positions past the end are skipped"
+    );
+    assert!(
+        at(&[]).await.expect("entries_at").is_empty(),
+        "no positions"
+    );
+    let too_many: Vec<u64> = (0..=crate::MAX_ENTRIES_AT as u64).collect();
+    assert!(
+        store.entries_at(&too_many).await.is_err(),
+        "more than MAX_ENTRIES_AT positions"
+    );
     assert!(
         store.entries(1_000, 10).await.expect("entries").is_empty(),
         "far past the end"

@@ -155,6 +155,20 @@ impl Store for MemoryStore {
         Ok(inner.log.iter().skip(start).take(limit).cloned().collect())
     }
 
+    async fn entries_at(&self, indexes: &[u64]) -> Result<Vec<StoredEntry>, StoreError> {
+        if indexes.len() > truce_store::MAX_ENTRIES_AT {
+            return Err(StoreError::Backend("too many positions".into()));
+        }
+        let inner = self.lock()?;
+        let mut wanted: Vec<u64> = indexes.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Ok(wanted
+            .into_iter()
+            .filter_map(|i| inner.log.get(usize::try_from(i).ok()?).cloned())
+            .collect())
+    }
+
     async fn put_blob(&self, sha256: [u8; 32], bytes: &[u8]) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
         if inner.blobs.contains_key(&sha256) {

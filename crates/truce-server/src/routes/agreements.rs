@@ -1,36 +1,21 @@
 //! `GET /v1/agreements` and `GET /v1/agreements/{id}`: agreements, their status and consents.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use serde::{Deserialize, Serialize};
 use truce_engine::AgreementView;
 
 use crate::app::AppState;
 use crate::problem::Problem;
+use crate::routes::params::Params;
 
-/// Query of a list: `limit` (1..=1000, default 100) and the opaque `cursor` from `next`.
+/// Query of a list: `limit` (1..=1000, default 100) and the opaque `cursor` from `next`
+/// (documentation only: the handler parses the query strictly with [`Params`]).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
-}
-
-/// Largest page.
-pub const MAX_LIMIT: u32 = 1000;
-
-impl Page {
-    /// The page size, checked.
-    pub fn limit(&self) -> Result<usize, Problem> {
-        match self.limit {
-            None => Ok(100),
-            Some(n @ 1..=MAX_LIMIT) => Ok(n as usize),
-            Some(n) => Err(Problem::invalid(vec![truce_model::entry::FieldError::new(
-                "/limit",
-                format!("{n} is out of range: 1 to {MAX_LIMIT}"),
-            )])),
-        }
-    }
 }
 
 /// A page of agreements.
@@ -49,19 +34,22 @@ pub struct AgreementList {
     params(Page),
     responses(
         (status = 200, body = AgreementList),
-        (status = 422, description = "Bad limit", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_agreements(
     State(app): State<AppState>,
-    Query(page): Query<Page>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<AgreementList>, Problem> {
-    let limit = page.limit()?;
+    let mut params = Params::parse(query.as_deref(), &["limit", "cursor"], "/v1/agreements");
+    let limit = params.limit();
+    let cursor = params.one("cursor");
+    params.finish()?;
     let state = app.read();
     let now = state.last_time_ms();
     let mut items: Vec<AgreementView> = state
         .agreements()
-        .filter(|a| page.cursor.as_deref().is_none_or(|c| a.id.as_str() > c))
+        .filter(|a| cursor.as_deref().is_none_or(|c| a.id.as_str() > c))
         .take(limit + 1)
         .filter_map(|a| a.view(now))
         .collect();

@@ -75,7 +75,17 @@ async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
     let mut prepared = Prepared::new(envelope)?;
     // Resubmissions are answered here, without queueing.
     let latest = app.published.borrow().clone();
-    let receipt = match lookup(&*app.store, prepared.id(), &canonical, &latest).await {
+    let maybe_logged = app
+        .seen
+        .read()
+        .expect("lock poisoned")
+        .may_contain(prepared.id());
+    let logged = if maybe_logged {
+        lookup(&*app.store, prepared.id(), &canonical, &latest).await
+    } else {
+        None
+    };
+    let receipt = match logged {
         Some(answer) => answer?,
         None => {
             // Signatures are checked here, in parallel across requests; the sequencer only

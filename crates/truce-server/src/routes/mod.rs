@@ -5,3 +5,5 @@ pub mod blobs;
 pub mod entries;
 pub mod health;
 pub mod log;
+pub mod observations;
+pub mod params;

@@ -1,0 +1,362 @@
+//! `GET /v1/observations`: logged observations, filtered, in log order, a page at a time; JSON or,
+//! with `Accept: application/geo+json`, an RFC 7946 FeatureCollection.
+//!
+//! Filtering and paging happen in the engine's indexes ([`truce_engine::ObservationQuery`]), under
+//! the state's read lock and bounded by the page size; the payloads of the page are then read
+//! from the store in one call, after the lock is released. Items carry the payload as signed, so
+//! a client can check it against the entry's receipt.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use truce_engine::{ObservationQuery, ObservationRecord, rfc3339};
+use truce_model::taxonomy::{EventType, Family};
+
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::routes::params::Params;
+
+/// The parameters `GET /v1/observations` accepts (documentation; parsed strictly by [`Params`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ObservationFilter {
+    /// RFC 3339: only observations whose observed window ends at or after this time.
+    pub from: Option<String>,
+    /// RFC 3339: only observations whose observed window starts at or before this time.
+    pub to: Option<String>,
+    /// `minLon,minLat,maxLon,maxLat` in degrees (inclusive): only observations whose derived
+    /// event point lies inside.
+    pub bbox: Option<String>,
+    /// Event types or families (`fire`, `presence`, `harm`, `mission`), comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// Affiliation of the signing key (exact; repeat the parameter for several).
+    pub affiliation: Option<String>,
+    /// Agreement id.
+    pub agreement: Option<String>,
+    /// The party an observation accuses (`alleged_party`).
+    pub party: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    pub cursor: Option<String>,
+}
+
+const PARAMETERS: [&str; 9] = [
+    "from",
+    "to",
+    "bbox",
+    "type",
+    "affiliation",
+    "agreement",
+    "party",
+    "limit",
+    "cursor",
+];
+
+/// Most affiliations in one query.
+const MAX_LIST: usize = 32;
+
+/// Where the event is, as derived from the observation (DESIGN §6).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventLocation {
+    pub lat: f64,
+    pub lon: f64,
+    /// Uncertainty radius, metres.
+    pub radius_m: f64,
+}
+
+/// One logged observation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ObservationItem {
+    /// The payload id.
+    pub id: String,
+    /// Log index of the entry.
+    pub index: u64,
+    /// Log time, RFC 3339.
+    pub log_time: String,
+    /// The signing key, `name+keyid`.
+    pub signer: String,
+    /// The signing key's affiliation at admission.
+    pub affiliation: String,
+    /// Signed by a party's key: a claim, not monitoring evidence.
+    pub claim: bool,
+    /// The agreement version in force when it was logged.
+    pub agreement_version: u32,
+    /// The derived event location.
+    pub location: EventLocation,
+    /// The payload as signed.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// A page of observations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ObservationList {
+    pub items: Vec<ObservationItem>,
+    /// Cursor for the next page, or null at the end.
+    pub next: Option<String>,
+}
+
+/// What the handler keeps of a record once the state lock is released.
+struct Hit {
+    index: u64,
+    id: String,
+    time_ms: i64,
+    signer: String,
+    affiliation: String,
+    claim: bool,
+    agreement_version: u32,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+}
+
+impl Hit {
+    fn of(r: &ObservationRecord) -> Hit {
+        Hit {
+            index: r.index,
+            id: r.id.to_string(),
+            time_ms: r.time_ms,
+            signer: r.signer.to_string(),
+            affiliation: r.affiliation.to_string(),
+            claim: r.claim,
+            agreement_version: r.agreement_version,
+            lat: r.point.lat,
+            lon: r.point.lon,
+            radius_m: r.point.radius_m,
+        }
+    }
+}
+
+/// Parses the request's parameters into an engine query.
+fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
+    let mut p = Params::parse(raw, &PARAMETERS, "/v1/observations");
+    let mut q = ObservationQuery::new(p.limit());
+    q.from_ms = p.time("from");
+    q.to_ms = p.time("to");
+    if let (Some(f), Some(t)) = (q.from_ms, q.to_ms)
+        && f > t
+    {
+        p.error("to", "is before from");
+    }
+    q.bbox = p.bbox();
+    for name in p.many("type", true) {
+        if let Ok(t) = name.parse::<EventType>() {
+            q.types.push(t);
+        } else if let Ok(f) = name.parse::<Family>() {
+            q.types
+                .extend(EventType::ALL.iter().filter(|t| t.family() == f));
+        } else {
+            p.error(
+                "type",
+                format!(
+                    "{:?} is neither an event type ({}) nor a family ({})",
+                    name.chars().take(64).collect::<String>(),
+                    EventType::NAMES.join(", "),
+                    Family::NAMES.join(", ")
+                ),
+            );
+        }
+    }
+    q.types.sort_unstable();
+    q.types.dedup();
+    q.affiliations = p.many("affiliation", false);
+    q.affiliations.sort_unstable();
+    q.affiliations.dedup();
+    // Types are bounded by the taxonomy once deduplicated; affiliations are free text.
+    if q.affiliations.len() > MAX_LIST {
+        p.error("affiliation", format!("more than {MAX_LIST} values"));
+    }
+    q.agreement = p.one("agreement");
+    q.party = p.one("party");
+    if let Some(c) = p.one("cursor") {
+        match c.parse::<u64>() {
+            Ok(n) => q.after = Some(n),
+            Err(_) => p.error(
+                "cursor",
+                "not a cursor of this endpoint (use the `next` value of the previous page)",
+            ),
+        }
+    }
+    p.finish()?;
+    Ok(q)
+}
+
+/// Whether the client asked for GeoJSON.
+fn wants_geojson(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            media.eq_ignore_ascii_case("application/geo+json") && !refused
+        })
+}
+
+/// List observations: filtered by event window, box, type, affiliation, agreement and alleged
+/// party; in log order; `limit` per page and `next` as the cursor of the following page. With
+/// `Accept: application/geo+json` the answer is a FeatureCollection with `next` as a foreign
+/// member, one Point feature per observation at its derived event location.
+#[utoipa::path(
+    get,
+    path = "/v1/observations",
+    tag = "observations",
+    params(ObservationFilter),
+    responses(
+        (status = 200, description = "A page of observations (a FeatureCollection with `Accept: application/geo+json`)", content(
+            (ObservationList = "application/json"),
+            (Object = "application/geo+json"),
+        )),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The log could not be read", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_observations(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let q = query(raw.as_deref())?;
+    let (hits, next) = {
+        let state = app.read();
+        let page = state.query_observations(&q);
+        let hits: Vec<Hit> = page.items.iter().map(|r| Hit::of(r)).collect();
+        (hits, page.next)
+    };
+    let indexes: Vec<u64> = hits.iter().map(|h| h.index).collect();
+    let entries = app
+        .store
+        .entries_at(&indexes)
+        .await
+        .map_err(|e| Problem::unavailable(format!("reading the log: {e}")))?;
+    if entries.len() != hits.len() {
+        return Err(Problem::internal(format!(
+            "{} of {} observed entries are missing from the store",
+            hits.len() - entries.len(),
+            hits.len()
+        )));
+    }
+    let mut items = Vec::with_capacity(hits.len());
+    for (h, e) in hits.into_iter().zip(entries) {
+        if e.index != h.index {
+            return Err(Problem::internal(format!(
+                "store returned entry {} for observation at {}",
+                e.index, h.index
+            )));
+        }
+        let leaf = truce_log::leaf::Leaf::decode(&e.leaf).map_err(Problem::internal)?;
+        let payload: serde_json::Value =
+            serde_json::from_slice(leaf.envelope.payload()).map_err(Problem::internal)?;
+        items.push(ObservationItem {
+            id: h.id,
+            index: h.index,
+            log_time: rfc3339(h.time_ms),
+            signer: h.signer,
+            affiliation: h.affiliation,
+            claim: h.claim,
+            agreement_version: h.agreement_version,
+            location: EventLocation {
+                lat: h.lat,
+                lon: h.lon,
+                radius_m: h.radius_m,
+            },
+            payload,
+        });
+    }
+    let next = next.map(|n| n.to_string());
+    if wants_geojson(&headers) {
+        return Ok(feature_collection(items, next));
+    }
+    Ok(Json(ObservationList { items, next }).into_response())
+}
+
+/// The page as an RFC 7946 FeatureCollection (`next` is a foreign member).
+fn feature_collection(items: Vec<ObservationItem>, next: Option<String>) -> Response {
+    let features: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|o| {
+            serde_json::json!({
+                "type": "Feature",
+                "id": o.id,
+                "geometry": {"type": "Point", "coordinates": [o.location.lon, o.location.lat]},
+                "properties": {
+                    "index": o.index,
+                    "log_time": o.log_time,
+                    "signer": o.signer,
+                    "affiliation": o.affiliation,
+                    "claim": o.claim,
+                    "agreement_version": o.agreement_version,
+                    "radius_m": o.location.radius_m,
+                    "payload": o.payload,
+                },
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"type": "FeatureCollection", "features": features, "next": next});
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+            wants_geojson(&m)
+        };
+        assert!(h("application/geo+json"));
+        assert!(h("application/json;q=0.5, Application/GEO+JSON"));
+        assert!(!h("application/json"));
+        assert!(!h("application/geo+json;q=0"));
+        assert!(!wants_geojson(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn families_expand_and_bad_values_are_named() {
+        let q = query(Some("type=harm,shot&type=shot&limit=3&cursor=41")).unwrap();
+        assert_eq!(
+            q.types,
+            [
+                EventType::Shot,
+                EventType::Damage,
+                EventType::Casualty,
+                EventType::Mine
+            ]
+        );
+        assert_eq!((q.limit, q.after), (3, Some(41)));
+        let e = query(Some(
+            "type=boom&cursor=abc&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z&status=open",
+        ))
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        for want in [
+            "type: \"boom\" is neither",
+            "cursor: not a cursor",
+            "to: is before from",
+            "\"status\" is not a parameter",
+        ] {
+            assert!(e.detail.contains(want), "{want}: {}", e.detail);
+        }
+    }
+}
