@@ -362,7 +362,11 @@ mod tests {
             signer: Arc::from("m+00000000"),
             affiliation: Arc::from(AFFILIATIONS[a % AFFILIATIONS.len()]),
             claim: false,
-            agreement: Arc::from(if index % 5 == 0 { "other" } else { "ceasefire" }),
+            agreement: Arc::from(if index.is_multiple_of(5) {
+                "other"
+            } else {
+                "ceasefire"
+            }),
             agreement_version: 1,
             event_type,
             family: event_type.family(),
@@ -378,7 +382,7 @@ mod tests {
             weapon: None,
             targets: Box::new([]),
             origin_bearing_deg: None,
-            alleged_party: (index % 3 == 0).then(|| Arc::from("RU")),
+            alleged_party: index.is_multiple_of(3).then(|| Arc::from("RU")),
         }
     }
 
