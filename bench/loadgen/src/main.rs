@@ -3,17 +3,49 @@
 //! clients and reports sustained entries/s and the latency from submission to integration
 //! (the POST answers only once the entry is durably logged and covered by a checkpoint).
 //!
+//! Two kinds of entries:
+//! - `key` (default): operator-signed accreditations of fresh keys (the operator key is exempt
+//!   from the per-key rate limit);
+//! - `observation`: signed observations (DESIGN §5) from `--keys` accredited monitor keys, round
+//!   robin, under the Donbas example agreement, which the load generator first brings into
+//!   force over HTTP (see `setup.rs`; the server's per-key rate limit must be raised, as
+//!   `bench/ingest.sh` does).
+//!
 //! In the same run it measures this machine's single-core `verify_strict` rate, so the ingest
 //! figure can be read as a ratio (DESIGN §11 asks for ≥ 50 % of one core's rate).
 
-use std::sync::Arc;
+mod observations;
+mod setup;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
-use clap::Parser;
-use truce_model::dsse::Envelope;
+use clap::{Parser, ValueEnum};
+use truce_model::dsse::{Envelope, check_id};
 use truce_model::keys::PrivateKey;
+
+use crate::observations::Generator;
+use crate::setup::Http;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// Operator-signed `key` entries (accreditations of fresh keys).
+    Key,
+    /// Monitor-signed `observation` entries under the Donbas example agreement.
+    Observation,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Key => "key",
+            Kind::Observation => "observation",
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(about = "Post N signed entries to a truce server and measure throughput and latency")]
@@ -23,19 +55,47 @@ struct Args {
     url: String,
     /// The operator's private key file (DIR/keys/operator.key).
     #[arg(long)]
-    key: std::path::PathBuf,
+    key: PathBuf,
+    /// What to post.
+    #[arg(long, value_enum, default_value_t = Kind::Key)]
+    kind: Kind,
     /// Number of entries.
     #[arg(short, long, default_value_t = 10_000)]
     n: usize,
     /// Concurrent clients.
     #[arg(short, long, default_value_t = 64)]
     concurrency: usize,
-    /// A prefix making this run's entry ids unique.
-    #[arg(long, default_value = "bench")]
-    run: String,
+    /// A prefix making this run's entry ids unique (default: `bench` for `key` entries, whose
+    /// content is the same every run; `bench-<unix time>` for observations, whose windows are
+    /// relative to now, so that another run against the same server logs new entries).
+    #[arg(long)]
+    run: Option<String>,
+    /// Observation mode: number of monitor keys signing, round robin.
+    #[arg(long, default_value_t = 8)]
+    keys: usize,
+    /// Observation mode: the Donbas example directory (agreement, geometry, party keys).
+    #[arg(long, default_value = "examples/donbas")]
+    examples: PathBuf,
+    /// Observation mode: observations per day of observed time; the windows spread over
+    /// N / this many days before now (at least one), so that density stays realistic.
+    #[arg(long, default_value_t = 5_000)]
+    per_day: usize,
+    /// Observation mode: seed of the generated observations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The server's process id: report its CPU time during the timed phase (Linux /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+impl Args {
+    /// The run prefix (set in `main`).
+    fn run(&self) -> &str {
+        self.run.as_deref().unwrap_or("bench")
+    }
 }
 
 /// Single-core strict verifications per second, measured for about a second.
@@ -63,50 +123,97 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    let op = PrivateKey::parse(&std::fs::read_to_string(&args.key).context("reading the key")?)?;
-    eprintln!("signing {} entries ...", args.n);
-    let bodies: Vec<Vec<u8>> = (0..args.n)
-        .map(|i| {
-            let k = PrivateKey::from_seed(&format!("lg-{i}"), {
-                let mut s = [0u8; 32];
-                s[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                s
+/// CPU time (user + system) of a process so far, in seconds, from `/proc/<pid>/stat`
+/// (clock ticks at the usual 100 Hz); `None` where that is not available.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((utime + stime) / 100.0)
+}
+
+/// `f(i)` for every `i < n`, on every core, in order.
+fn in_parallel<F>(n: usize, f: F) -> Result<Vec<Vec<u8>>>
+where
+    F: Fn(usize) -> Result<Vec<u8>> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(n.max(1));
+    let chunk = n.div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<Vec<u8>>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|lo| {
+                let f = &f;
+                s.spawn(move || (lo..(lo + chunk).min(n)).map(f).collect())
             })
-            .expect("key");
-            let payload = serde_json::json!({"id": format!("{}-{i}", args.run),
-                "vkey": k.verifier().to_string(), "roles": ["monitor"], "affiliation": "bench"});
-            Envelope::sign("key", payload.to_string().as_bytes(), &[&op]).canonical_json()
-        })
-        .collect();
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("signing thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+/// What the timed phase saw.
+struct Outcome {
+    latencies: Vec<Duration>,
+    /// Refusals by HTTP status.
+    refused: BTreeMap<u16, usize>,
+    /// Requests that got no answer.
+    transport_errors: usize,
+    elapsed: Duration,
+}
+
+impl Outcome {
+    fn errors(&self) -> usize {
+        self.refused.values().sum::<usize>() + self.transport_errors
+    }
+}
+
+async fn post_all(url: &str, bodies: &'static [Vec<u8>], concurrency: usize) -> Result<Outcome> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(concurrency)
         .build()?;
-    eprintln!("posting with {} clients ...", args.concurrency);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (bodies, next, client) = (bodies.clone(), next.clone(), client.clone());
-        let url = format!("{}/v1/entries", args.url);
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = format!("{url}/v1/entries");
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let mut errors = 0usize;
+            let mut refused = BTreeMap::<u16, usize>::new();
+            let mut transport = 0usize;
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
+                let i = NEXT.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
                 let t = Instant::now();
-                match client.post(&url).body(body.clone()).send().await {
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    // A 'static slice: no copy of the body per request.
+                    .body(body.as_slice())
+                    .send()
+                    .await;
+                match sent {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         lat.push(t.elapsed());
                     }
                     Ok(r) => {
-                        errors += 1;
-                        if errors < 3 {
+                        let n = refused.entry(r.status().as_u16()).or_default();
+                        *n += 1;
+                        if *n < 3 {
                             eprintln!(
                                 "HTTP {}: {}",
                                 r.status(),
@@ -115,55 +222,228 @@ async fn main() -> Result<()> {
                         }
                     }
                     Err(e) => {
-                        errors += 1;
-                        if errors < 3 {
+                        transport += 1;
+                        if transport < 3 {
                             eprintln!("{e}");
                         }
                     }
                 }
             }
-            (lat, errors)
+            (lat, refused, transport)
         }));
     }
-    let mut lat = Vec::with_capacity(args.n);
-    let mut errors = 0;
+    let mut out = Outcome {
+        latencies: Vec::with_capacity(bodies.len()),
+        refused: BTreeMap::new(),
+        transport_errors: 0,
+        elapsed: Duration::ZERO,
+    };
     for t in tasks {
-        let (l, e) = t.await?;
-        lat.extend(l);
-        errors += e;
+        let (l, r, e) = t.await?;
+        out.latencies.extend(l);
+        for (status, n) in r {
+            *out.refused.entry(status).or_default() += n;
+        }
+        out.transport_errors += e;
     }
-    let elapsed = start.elapsed();
-    lat.sort_unstable();
-    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    out.elapsed = start.elapsed();
+    out.latencies.sort_unstable();
+    Ok(out)
+}
+
+/// `key` entries: operator-signed accreditations of `n` fresh keys.
+fn key_bodies(args: &Args, op: &PrivateKey) -> Result<Vec<Vec<u8>>> {
+    in_parallel(args.n, |i| {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let k = PrivateKey::from_seed(&format!("lg-{i}"), seed)?;
+        let payload = serde_json::json!({"id": format!("{}-{i}", args.run()),
+            "vkey": k.verifier().to_string(), "roles": ["monitor"], "affiliation": "bench"});
+        Ok(Envelope::sign("key", payload.to_string().as_bytes(), &[op]).canonical_json())
+    })
+}
+
+/// `observation` entries: the Donbas agreement brought into force, monitors accredited, one
+/// sample posted (its problem, if any, aborts the run), then `n` observations signed.
+async fn observation_bodies(args: &Args, op: &PrivateKey) -> Result<Vec<Vec<u8>>> {
+    if args.keys == 0 {
+        bail!("--keys must be at least 1");
+    }
+    let http = Http {
+        client: reqwest::Client::new(),
+        url: args.url.clone(),
+    };
+    eprintln!(
+        "setting up: the Donbas agreement in force, {} monitor keys accredited ...",
+        args.keys
+    );
+    let monitors = setup::monitor_keys(args.keys)?;
+    let evidence = setup::donbas_in_force(&http, op, &args.examples, &monitors).await?;
+    let line = std::fs::read_to_string(args.examples.join("contact_line.geojson"))
+        .map(|t| observations::line_of_contact(&t))
+        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
+    let days = args.n.div_ceil(args.per_day.max(1)).max(1);
+    let generator = Generator {
+        run: args.run().to_string(),
+        agreement: setup::AGREEMENT.to_string(),
+        seed: args.seed,
+        now_s: now.as_secs() as i64,
+        span_s: days as i64 * 86_400,
+        line,
+        evidence,
+    };
+    let now_ms = now.as_millis() as i64;
+
+    // One sample through the whole server path first, so a schema or setup mistake is obvious.
+    let sample = generator.payload_with_id(args.n as u64, format!("{}-obs-sample", args.run()));
+    Generator::check(&sample, now_ms).context("the sample observation")?;
+    let env = Envelope::sign(
+        "observation",
+        sample.to_string().as_bytes(),
+        &[&monitors[0]],
+    );
+    let (status, body) = http.post(env.canonical_json()).await?;
+    if status == 409 {
+        bail!(
+            "the sample observation's id is already logged with other content (HTTP 409): pass another --run"
+        );
+    }
+    if status != 200 {
+        bail!("the sample observation was refused: HTTP {status}: {body}\n  payload: {sample}");
+    }
+
+    eprintln!(
+        "signing {} observations with {} keys (windows over the last {days} days) ...",
+        args.n, args.keys
+    );
+    in_parallel(args.n, |i| {
+        let payload = generator.payload(i as u64);
+        Generator::check(&payload, now_ms).with_context(|| format!("observation {i}"))?;
+        let key = &monitors[i % monitors.len()];
+        Ok(Envelope::sign("observation", payload.to_string().as_bytes(), &[key]).canonical_json())
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    let run = args.run.take().unwrap_or_else(|| match args.kind {
+        Kind::Key => "bench".to_string(),
+        Kind::Observation => format!(
+            "bench-{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+        ),
+    });
+    args.run = Some(run);
+    check_id(&format!("{}-obs-0", args.run()))
+        .map_err(|m| anyhow::anyhow!("--run {:?} does not make valid ids: {m}", args.run()))?;
+    let op = PrivateKey::parse(&std::fs::read_to_string(&args.key).context("reading the key")?)?;
+    let sign_start = Instant::now();
+    let bodies = match args.kind {
+        Kind::Key => {
+            eprintln!("signing {} entries ...", args.n);
+            key_bodies(&args, &op)?
+        }
+        Kind::Observation => observation_bodies(&args, &op).await?,
+    };
+    let signing = sign_start.elapsed();
+    let body_bytes: usize = bodies.iter().map(Vec::len).sum();
+    let avg_body = body_bytes as f64 / bodies.len().max(1) as f64;
+    // Leaked on purpose: the bodies live until the process ends, and 'static slices are posted
+    // without a copy per request.
+    let bodies: &'static [Vec<u8>] = Vec::leak(bodies);
+
+    eprintln!(
+        "posting {} {} entries (average {avg_body:.0} bytes) with {} clients ...",
+        bodies.len(),
+        args.kind.as_str(),
+        args.concurrency
+    );
+    let server_pid = args.server_pid.map(|p| p.to_string());
+    let server_cpu0 = server_pid.as_deref().and_then(cpu_seconds);
+    let own_cpu0 = cpu_seconds("self");
+    let out = post_all(&args.url, bodies, args.concurrency).await?;
+    let own_cpu = cpu_seconds("self").zip(own_cpu0).map(|(b, a)| b - a);
+    let server_cpu = server_pid
+        .as_deref()
+        .and_then(cpu_seconds)
+        .zip(server_cpu0)
+        .map(|(b, a)| b - a);
+
+    let lat = &out.latencies;
+    let rate = lat.len() as f64 / out.elapsed.as_secs_f64();
     eprintln!("measuring single-core verify_strict ...");
     let verify = verify_rate();
     let (p50, p99, max) = (
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        percentile(&lat, 1.0),
+        percentile(lat, 0.5),
+        percentile(lat, 0.99),
+        percentile(lat, 1.0),
     );
+    let errors = out.errors();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let secs = out.elapsed.as_secs_f64();
     if args.json {
+        let refused: serde_json::Map<String, serde_json::Value> = out
+            .refused
+            .iter()
+            .map(|(s, n)| (s.to_string(), serde_json::json!(n)))
+            .collect();
         println!(
             "{}",
-            serde_json::json!({"entries": lat.len(), "errors": errors, "seconds": elapsed.as_secs_f64(),
-                "entries_per_s": rate, "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
-                "max_ms": max.as_secs_f64() * 1e3, "verify_strict_per_s_one_core": verify,
-                "ratio_to_verify": rate / verify, "concurrency": args.concurrency})
+            serde_json::json!({"kind": args.kind.as_str(), "run": args.run(), "n": args.n,
+                "keys": if args.kind == Kind::Observation { args.keys } else { 1 },
+                "concurrency": args.concurrency, "entries": lat.len(), "errors": errors,
+                "refused_by_status": refused, "transport_errors": out.transport_errors,
+                "seconds": secs, "entries_per_s": rate, "p50_ms": ms(p50), "p99_ms": ms(p99),
+                "max_ms": ms(max), "verify_strict_per_s_one_core": verify,
+                "ratio_to_verify": rate / verify, "body_bytes_avg": avg_body,
+                "signing_seconds": signing.as_secs_f64(),
+                "loadgen_cpu_s": own_cpu, "server_cpu_s": server_cpu})
         );
     } else {
+        let signers = match args.kind {
+            Kind::Key => "the operator key".to_string(),
+            Kind::Observation => format!("{} monitor keys", args.keys),
+        };
         println!(
-            "{} entries in {:.2} s: {:.0} entries/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
-            lat.len(),
-            elapsed.as_secs_f64(),
-            rate,
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3,
-            errors
+            "kind {}, run {}, N={}, signed by {signers}, concurrency {}, average body \
+             {avg_body:.0} bytes (signed in {:.1} s, not timed)",
+            args.kind.as_str(),
+            args.run(),
+            args.n,
+            args.concurrency,
+            signing.as_secs_f64()
         );
+        println!(
+            "{} entries in {secs:.2} s: {rate:.0} entries/s; latency p50 {:.1} ms, p99 {:.1} ms, \
+             max {:.1} ms; {errors} errors",
+            lat.len(),
+            ms(p50),
+            ms(p99),
+            ms(max),
+        );
+        if errors > 0 {
+            println!(
+                "errors: refused by status {:?}, {} without an answer",
+                out.refused, out.transport_errors
+            );
+        }
         println!(
             "verify_strict on one core: {verify:.0}/s; ingest is {:.0} % of it",
             100.0 * rate / verify
+        );
+        let cpu = |c: Option<f64>| match c {
+            Some(c) => format!("{c:.1} s ({:.0} % of one core)", 100.0 * c / secs),
+            None => "n/a".to_string(),
+        };
+        println!(
+            "CPU during the timed phase: load generator {}, server {}",
+            cpu(own_cpu),
+            cpu(server_cpu)
         );
     }
     if errors > 0 {
