@@ -13,11 +13,14 @@ cd "$(dirname "$0")/.."
 N=${1:-20000}
 C=${2:-64}
 KIND=${3:-${KIND:-key}}
-cargo build --release --locked -q -p truce -p truce-loadgen
+# CARGO_FLAGS passes extra build flags, e.g. CARGO_FLAGS=--no-default-features (system allocator).
+cargo build --release --locked -q -p truce -p truce-loadgen ${CARGO_FLAGS:-}
 bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 pid=
-trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+# SERVER_LOG=FILE keeps the server's log (with RUST_LOG=truce_server::sequencer=debug,info it
+# has one line per committed batch: entries, admit_us, store_us, publish_us).
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; if [ -n "${SERVER_LOG:-}" ]; then sed "s/\x1b\[[0-9;]*m//g" "$work/err" > "$SERVER_LOG"; fi; rm -rf "$work"' EXIT
 "$bin"/truce init "$work/data" --origin bench.truce.localhost/log >/dev/null
 # Per-key rate limits out of the way (monitor keys are limited, the operator key is not), and
 # ticks too (one a day: none during the run).

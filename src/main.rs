@@ -23,6 +23,11 @@ use truce_model::agreement::{self, DirResolver};
 use truce_model::keys::PrivateKey;
 use truce_server::datadir::DataDir;
 
+/// The allocator: see the `mimalloc` feature in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod witness_cmd;
 
 mod import;

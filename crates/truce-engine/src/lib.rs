@@ -39,6 +39,9 @@ pub struct State {
     keys: BTreeMap<String, KeyRecord>,
     agreements: BTreeMap<String, AgreementRecord>,
     observations: observations::Observations,
+    /// Whether this state keeps what admission never consults (observations and their indexes);
+    /// see [`State::for_admission`].
+    derived: bool,
     size: u64,
     last_time_ms: i64,
 }
@@ -56,8 +59,28 @@ impl State {
             keys,
             agreements: BTreeMap::new(),
             observations: observations::Observations::default(),
+            derived: true,
             size: 0,
             last_time_ms: 0,
+        }
+    }
+
+    /// A copy that admits exactly as this state does but keeps only what admission consults
+    /// (keys and agreements), not the observations and their indexes. The server's sequencer
+    /// admits each batch against such a copy before the batch is durable: the committed state
+    /// that readers query is then the only one holding the observations, in memory once, and
+    /// indexed once per entry.
+    ///
+    /// Invariant: `admit` on the copy returns what it returns on the full state. It holds as
+    /// long as admission reads no observation; a rule that makes it read one must keep them here.
+    pub fn for_admission(&self) -> State {
+        State {
+            keys: self.keys.clone(),
+            agreements: self.agreements.clone(),
+            observations: observations::Observations::default(),
+            derived: false,
+            size: self.size,
+            last_time_ms: self.last_time_ms,
         }
     }
 
@@ -89,6 +112,18 @@ impl State {
     /// All agreements, by id.
     pub fn agreements(&self) -> impl Iterator<Item = &AgreementRecord> {
         self.agreements.values()
+    }
+
+    /// [`State::apply`] of a copy of `admitted`, copying nothing this state would drop (an
+    /// admission-only state keeps no observations).
+    pub fn apply_ref(&mut self, admitted: &Admitted, index: u64, time_ms: i64) {
+        if !self.derived && matches!(admitted.effect, Effect::Observe(_)) {
+            debug_assert_eq!(index, self.size, "entries are applied in log order");
+            self.size = index + 1;
+            self.last_time_ms = self.last_time_ms.max(time_ms);
+        } else {
+            self.apply(admitted.clone(), index, time_ms);
+        }
     }
 
     /// Records an admitted entry logged at `index` with log time `time_ms`.
@@ -132,7 +167,11 @@ impl State {
                     v.record_consent(party, admitted.id.clone(), index, time_ms);
                 }
             }
-            Effect::Observe(record) => self.observations.record(*record, index, time_ms),
+            Effect::Observe(record) => {
+                if self.derived {
+                    self.observations.record(*record, index, time_ms);
+                }
+            }
             Effect::Tick => {}
         }
         self.size = index + 1;

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
+pub use truce_model::query::BBox;
 use truce_model::taxonomy::EventType;
 
 use crate::observations::ObservationRecord;
@@ -38,21 +39,6 @@ const MS_PER_DAY: f64 = 86_400_000.0;
 const SCAN_BUDGET: usize = 8_192;
 #[cfg(test)]
 const SCAN_BUDGET: usize = 7;
-
-/// A longitude/latitude box, inclusive, in degrees (RFC 7946 order: west, south, east, north).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BBox {
-    pub min_lon: f64,
-    pub min_lat: f64,
-    pub max_lon: f64,
-    pub max_lat: f64,
-}
-
-impl BBox {
-    fn contains(&self, lon: f64, lat: f64) -> bool {
-        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
-    }
-}
 
 /// What to look for. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -98,9 +98,12 @@ impl World {
     ) -> Result<u64, Refusal> {
         let env = Envelope::sign(kind, payload.to_string().as_bytes(), &[key]);
         let time = self.next_time();
-        let admitted = self
-            .state
-            .admit(&env, time, &MapResolver(BTreeMap::new()))?;
+        let resolver = MapResolver(BTreeMap::new());
+        let result = self.state.admit(&env, time, &resolver);
+        // The sequencer admits against the admission-only copy: same verdict, always.
+        let shadow = self.state.for_admission().admit(&env, time, &resolver);
+        assert_eq!(format!("{shadow:?}"), format!("{result:?}"));
+        let admitted = result?;
         let index = self.state.size();
         self.state.apply(admitted, index, time);
         Ok(index)

@@ -43,11 +43,7 @@ const DUP_MARKER: &str = "\u{0}truce-duplicate-key\u{0}";
 /// Parses `bytes` as one JSON value, refusing duplicate object keys.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Seed {
-        pointer: String::new(),
-    }
-    .deserialize(&mut de)
-    .map_err(|e| {
+    let value = Seed { at: &Step::Root }.deserialize(&mut de).map_err(|e| {
         let m = e.to_string();
         match m.strip_prefix(DUP_MARKER) {
             Some(rest) => {
@@ -67,18 +63,37 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
     Ok(value)
 }
 
-struct Seed {
-    pointer: String,
+/// Where a value sits in the document, as a chain of steps up to the root. Built on the stack
+/// as the parser descends and turned into a JSON pointer only for an error, so that parsing a
+/// valid document allocates nothing for positions.
+enum Step<'a> {
+    Root,
+    Key(&'a Step<'a>, &'a str),
+    Index(&'a Step<'a>, usize),
 }
 
-impl<'de> DeserializeSeed<'de> for Seed {
+impl Step<'_> {
+    fn pointer(&self) -> String {
+        match self {
+            Step::Root => String::new(),
+            Step::Key(parent, key) => format!("{}/{}", parent.pointer(), escape_pointer(key)),
+            Step::Index(parent, i) => format!("{}/{i}", parent.pointer()),
+        }
+    }
+}
+
+struct Seed<'p> {
+    at: &'p Step<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Seed {
+impl<'de> Visitor<'de> for Seed<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,10 +126,8 @@ impl<'de> Visitor<'de> for Seed {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
         loop {
-            let seed = Seed {
-                pointer: format!("{}/{}", self.pointer, out.len()),
-            };
-            match seq.next_element_seed(seed)? {
+            let step = Step::Index(self.at, out.len());
+            match seq.next_element_seed(Seed { at: &step })? {
                 Some(v) => out.push(v),
                 None => return Ok(Value::Array(out)),
             }
@@ -126,13 +139,13 @@ impl<'de> Visitor<'de> for Seed {
             if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format_args!(
                     "{DUP_MARKER}{}\u{0}{key}",
-                    self.pointer
+                    self.at.pointer()
                 )));
             }
-            let seed = Seed {
-                pointer: format!("{}/{}", self.pointer, escape_pointer(&key)),
+            let v = {
+                let step = Step::Key(self.at, &key);
+                map.next_value_seed(Seed { at: &step })?
             };
-            let v = map.next_value_seed(seed)?;
             out.insert(key, v);
         }
         Ok(Value::Object(out))

@@ -12,4 +12,5 @@ pub mod entry;
 pub mod json;
 pub mod keys;
 pub mod observation;
+pub mod query;
 pub mod taxonomy;

@@ -9,8 +9,9 @@
 //!
 //! Then it appends the batch in one durable transaction and only after that commit applies the
 //! batch to the shared state readers see and acknowledges the submitters. The sequencer keeps its
-//! own working copy of the state for step 2; if a commit fails, it throws the working copy away
-//! and starts again from the shared state, so nothing unacknowledged ever becomes visible.
+//! own working copy of the state for step 2 (only what admission consults: keys and agreements,
+//! see [`State::for_admission`]); if a commit fails, it throws the working copy away and starts
+//! again from the shared state, so nothing unacknowledged ever becomes visible.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -107,13 +108,13 @@ pub async fn lookup(
 impl Sequencer {
     /// Runs until every sender is dropped and the queue is drained.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
-        let mut working = read(&self.shared).clone();
+        let mut working = read(&self.shared).for_admission();
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let saved = self.ledger.clone();
             if let Err(e) = self.commit_batch(&mut working, &mut batch).await {
                 tracing::error!(error = %e, "commit failed; resetting to the committed state");
-                working = read(&self.shared).clone();
+                working = read(&self.shared).for_admission();
                 self.ledger = saved;
             }
             batch.clear();
@@ -128,7 +129,8 @@ fn read(shared: &Shared) -> std::sync::RwLockReadGuard<'_, State> {
 }
 
 struct Pending {
-    admitted: Admitted,
+    /// Taken when applied to the shared state.
+    admitted: Option<Admitted>,
     index: u64,
     time_ms: i64,
     leaf_hash: [u8; 32],
@@ -144,6 +146,7 @@ impl Sequencer {
         batch: &mut Vec<Submission>,
     ) -> Result<(), String> {
         let store = &*self.store;
+        let started = std::time::Instant::now();
         let first_index = working.size();
         let mut entries: Vec<NewEntry> = Vec::with_capacity(batch.len());
         let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
@@ -195,7 +198,7 @@ impl Sequencer {
                 continue;
             }
             let leaf_hash = leaf::leaf_hash(&leaf);
-            working.apply(admitted.clone(), index, time_ms);
+            working.apply_ref(&admitted, index, time_ms);
             in_batch.insert(id.clone(), entries.len());
             entries.push(NewEntry {
                 entry_id: id,
@@ -206,7 +209,7 @@ impl Sequencer {
                 leaf_hash,
             });
             pending.push(Pending {
-                admitted,
+                admitted: Some(admitted),
                 index,
                 time_ms,
                 leaf_hash,
@@ -230,6 +233,7 @@ impl Sequencer {
                 return Err(e.to_string());
             }
         };
+        let admitted_at = std::time::Instant::now();
         if let Err(e) = store.append(first_index, &entries, &tree).await {
             for p in pending {
                 for reply in std::iter::once(p.reply).chain(p.followers) {
@@ -242,8 +246,10 @@ impl Sequencer {
         }
         {
             let mut state = self.shared.write().expect("state lock poisoned");
-            for p in &pending {
-                state.apply(p.admitted.clone(), p.index, p.time_ms);
+            for p in &mut pending {
+                if let Some(admitted) = p.admitted.take() {
+                    state.apply(admitted, p.index, p.time_ms);
+                }
             }
         }
         {
@@ -256,6 +262,8 @@ impl Sequencer {
         // Readers see the state first, then the checkpoint that covers it.
         let published = Arc::new(published);
         self.published.send_replace(published.clone());
+        let stored_at = std::time::Instant::now();
+        let count = pending.len();
         for p in pending {
             let receipt = Receipt {
                 index: p.index,
@@ -270,6 +278,13 @@ impl Sequencer {
                 }));
             }
         }
+        tracing::debug!(
+            entries = count,
+            admit_us = (admitted_at - started).as_micros() as u64,
+            store_us = (stored_at - admitted_at).as_micros() as u64,
+            publish_us = stored_at.elapsed().as_micros() as u64,
+            "batch committed"
+        );
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use truce_engine::AgreementView;
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::routes::params::Params;
+use crate::routes::params::{self, Params};
 
 /// Query of a list: `limit` (1..=1000, default 100) and the opaque `cursor` from `next`
 /// (documentation only: the handler parses the query strictly with [`Params`]).
@@ -44,7 +44,7 @@ pub async fn list_agreements(
     let mut params = Params::parse(query.as_deref(), &["limit", "cursor"], "/v1/agreements");
     let limit = params.limit();
     let cursor = params.one("cursor");
-    params.finish()?;
+    params::finish(params)?;
     let state = app.read();
     let now = state.last_time_ms();
     let mut items: Vec<AgreementView> = state

@@ -16,7 +16,7 @@ use truce_model::taxonomy::{EventType, Family};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::routes::params::Params;
+use crate::routes::params::{self, Params};
 
 /// The parameters `GET /v1/observations` accepts (documentation; parsed strictly by [`Params`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -182,7 +182,7 @@ fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
             ),
         }
     }
-    p.finish()?;
+    params::finish(p)?;
     Ok(q)
 }
 

@@ -1,0 +1,307 @@
+//! Query parameters of the list endpoints (`?from=…&bbox=…`), parsed strictly.
+//!
+//! Every list endpoint names the parameters it accepts; anything else (a misspelt `bbbox`, a
+//! filter that belongs to another resource, a single-valued parameter given twice) is a 400 that
+//! says which parameter and why, rather than a filter silently ignored, which would hand the
+//! client the wrong data with a 200. All problems are reported at once.
+
+use std::collections::BTreeMap;
+
+/// Largest page.
+pub const MAX_LIMIT: u32 = 1000;
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Longest accepted parameter value, in bytes.
+const MAX_VALUE_BYTES: usize = 1024;
+/// Most values one query may carry in total.
+const MAX_VALUES: usize = 64;
+
+/// The decoded parameters of one request, by name.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: BTreeMap<String, Vec<String>>,
+    errors: Vec<String>,
+}
+
+impl Params {
+    /// Decodes `query` (the part after `?`), accepting only the parameters in `allowed`; `what`
+    /// names the resource in messages.
+    pub fn parse(query: Option<&str>, allowed: &[&str], what: &str) -> Params {
+        let mut p = Params::default();
+        let mut count = 0;
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            count += 1;
+            if count > MAX_VALUES {
+                p.errors
+                    .push(format!("more than {MAX_VALUES} query parameters"));
+                break;
+            }
+            let shown: String = name.chars().take(64).collect();
+            if !allowed.contains(&name.as_ref()) {
+                p.errors.push(format!(
+                    "{shown:?} is not a parameter of {what} (accepted: {})",
+                    allowed.join(", ")
+                ));
+                continue;
+            }
+            if value.len() > MAX_VALUE_BYTES {
+                p.errors.push(format!(
+                    "{shown}: value of {} bytes exceeds {MAX_VALUE_BYTES}",
+                    value.len()
+                ));
+                continue;
+            }
+            p.values
+                .entry(name.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        }
+        p
+    }
+
+    /// Records a problem with parameter `name`.
+    pub fn error(&mut self, name: &str, message: impl std::fmt::Display) {
+        self.errors.push(format!("{name}: {message}"));
+    }
+
+    /// The one value of `name`, if given (an error if given more than once or empty).
+    pub fn one(&mut self, name: &str) -> Option<String> {
+        let values = self.values.remove(name)?;
+        match <[String; 1]>::try_from(values) {
+            Ok([v]) if v.is_empty() => {
+                self.error(name, "empty value");
+                None
+            }
+            Ok([v]) => Some(v),
+            Err(values) => {
+                self.error(
+                    name,
+                    format!("given {} times; give it at most once", values.len()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Every value of `name`, each split at commas when `commas` (empty items are errors).
+    pub fn many(&mut self, name: &str, commas: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in self.values.remove(name).unwrap_or_default() {
+            let parts: Vec<&str> = if commas {
+                v.split(',').collect()
+            } else {
+                vec![v.as_str()]
+            };
+            for part in parts {
+                if part.is_empty() {
+                    self.error(name, "empty value");
+                } else {
+                    out.push(part.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+    pub fn limit(&mut self) -> usize {
+        let Some(v) = self.one("limit") else {
+            return DEFAULT_LIMIT as usize;
+        };
+        match v.parse::<u32>() {
+            Ok(n @ 1..=MAX_LIMIT) => n as usize,
+            _ => {
+                self.error(
+                    "limit",
+                    format!(
+                        "{:?} is not a whole number from 1 to {MAX_LIMIT}",
+                        short(&v)
+                    ),
+                );
+                DEFAULT_LIMIT as usize
+            }
+        }
+    }
+
+    /// An RFC 3339 time, as ms since the epoch.
+    pub fn time(&mut self, name: &str) -> Option<i64> {
+        let v = self.one(name)?;
+        match v.parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t.as_millisecond()),
+            Err(e) => {
+                self.error(
+                    name,
+                    format!(
+                        "{:?} is not an RFC 3339 time such as 2026-12-20T21:10:00Z: {e}",
+                        short(&v)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `bbox=minLon,minLat,maxLon,maxLat` (RFC 7946 order), in degrees.
+    pub fn bbox(&mut self) -> Option<BBox> {
+        let v = self.one("bbox")?;
+        match parse_bbox(&v) {
+            Ok(b) => Some(b),
+            Err(why) => {
+                self.error("bbox", why);
+                None
+            }
+        }
+    }
+
+    /// Finishes parsing: every problem, joined, if there were any.
+    pub fn finish(self) -> Result<(), String> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        Err(self.errors.join("; "))
+    }
+}
+
+fn short(v: &str) -> String {
+    v.chars().take(64).collect()
+}
+
+/// A longitude/latitude box, inclusive, in degrees (RFC 7946 order: west, south, east, north).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl BBox {
+    /// Whether the point lies in the box (edges included).
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
+    }
+}
+
+/// Parses `minLon,minLat,maxLon,maxLat`.
+pub fn parse_bbox(v: &str) -> Result<BBox, String> {
+    let parts: Vec<&str> = v.split(',').collect();
+    let [w, s, e, n] = parts[..] else {
+        return Err(format!(
+            "expected four numbers minLon,minLat,maxLon,maxLat, found {} values",
+            parts.len()
+        ));
+    };
+    let num = |name: &str, text: &str, bound: f64| -> Result<f64, String> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (-bound..=bound).contains(&x) => Ok(x),
+            Ok(_) => Err(format!(
+                "{name} {:?} is out of range: -{bound} to {bound}",
+                short(text)
+            )),
+            Err(_) => Err(format!("{name} {:?} is not a number", short(text))),
+        }
+    };
+    let b = BBox {
+        min_lon: num("minLon", w, 180.0)?,
+        min_lat: num("minLat", s, 90.0)?,
+        max_lon: num("maxLon", e, 180.0)?,
+        max_lat: num("maxLat", n, 90.0)?,
+    };
+    if b.min_lat > b.max_lat {
+        return Err(format!(
+            "minLat {} is north of maxLat {}",
+            b.min_lat, b.max_lat
+        ));
+    }
+    if b.min_lon > b.max_lon {
+        return Err(format!(
+            "minLon {} is east of maxLon {} (boxes across the antimeridian are not supported; \
+             query each side)",
+            b.min_lon, b.max_lon
+        ));
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(p: Params) -> String {
+        p.finish().unwrap_err()
+    }
+
+    #[test]
+    fn unknown_repeated_and_empty_parameters_are_named() {
+        let mut p = Params::parse(Some("bbbox=1&limit=5&limit=6&to="), &["limit", "to"], "x");
+        assert_eq!(p.limit(), DEFAULT_LIMIT as usize);
+        assert_eq!(p.time("to"), None);
+        let d = detail(p);
+        assert!(d.contains("\"bbbox\" is not a parameter of x"), "{d}");
+        assert!(d.contains("limit: given 2 times"), "{d}");
+        assert!(d.contains("to: empty value"), "{d}");
+    }
+
+    #[test]
+    fn limits_times_and_boxes() {
+        for (q, want) in [
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("limit=x", "limit"),
+        ] {
+            let mut p = Params::parse(Some(q), &["limit"], "x");
+            p.limit();
+            assert!(detail(p).starts_with(want), "{q}");
+        }
+        let mut p = Params::parse(
+            Some("limit=1000&from=2026-12-20T21:10:00Z"),
+            &["limit", "from"],
+            "x",
+        );
+        assert_eq!(p.limit(), 1000);
+        assert_eq!(p.time("from"), Some(1_797_801_000_000));
+        assert!(p.finish().is_ok());
+        let mut p = Params::parse(Some("from=2026-12-20"), &["from"], "x");
+        assert_eq!(p.time("from"), None);
+        assert!(detail(p).contains("RFC 3339"));
+
+        assert_eq!(
+            parse_bbox("37.5,47.0,39.5,49.0"),
+            Ok(BBox {
+                min_lon: 37.5,
+                min_lat: 47.0,
+                max_lon: 39.5,
+                max_lat: 49.0
+            })
+        );
+        for (v, want) in [
+            ("1,2,3", "four numbers"),
+            ("a,2,3,4", "minLon \"a\" is not a number"),
+            ("1,-91,3,4", "minLat \"-91\" is out of range"),
+            ("1,2,181,4", "maxLon \"181\" is out of range"),
+            ("1,2,3,NaN", "maxLat \"NaN\" is out of range"),
+            ("1,5,3,4", "minLat 5 is north of maxLat 4"),
+            ("170,1,-170,2", "antimeridian"),
+        ] {
+            let e = parse_bbox(v).unwrap_err();
+            assert!(e.contains(want), "{v}: {e}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any query string: no panic, and every getter answers.
+        #[test]
+        fn never_panics(query in ".{0,200}", names in proptest::collection::vec("[a-z]{1,6}", 0..4)) {
+            let allowed: Vec<&str> = names.iter().map(String::as_str).chain(["limit", "from", "bbox"]).collect();
+            let mut p = Params::parse(Some(&query), &allowed, "x");
+            p.limit();
+            p.time("from");
+            p.bbox();
+            for n in &names {
+                p.many(n, true);
+            }
+            let _ = p.finish();
+            let _ = parse_bbox(&query);
+        }
+    }
+}
