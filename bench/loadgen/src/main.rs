@@ -15,6 +15,7 @@
 //! figure can be read as a ratio (DESIGN §11 asks for ≥ 50 % of one core's rate).
 
 mod observations;
+mod queries;
 mod setup;
 
 use std::collections::BTreeMap;
@@ -83,6 +84,10 @@ struct Args {
     /// Observation mode: seed of the generated observations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Observation mode: after the ingest, time each `GET /v1/observations` query this many
+    /// times (0: no query phase).
+    #[arg(long, default_value_t = 20)]
+    query_rounds: usize,
     /// The server's process id: report its CPU time during the timed phase (Linux /proc).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -378,6 +383,17 @@ async fn main() -> Result<()> {
     let rate = lat.len() as f64 / out.elapsed.as_secs_f64();
     eprintln!("measuring single-core verify_strict ...");
     let verify = verify_rate();
+    let timings = if args.kind == Kind::Observation && args.query_rounds > 0 {
+        eprintln!("timing queries ...");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+        let hour = (
+            observations::rfc3339(now - 3 * 3600),
+            observations::rfc3339(now - 2 * 3600),
+        );
+        queries::run(&reqwest::Client::new(), &args.url, hour, args.query_rounds).await?
+    } else {
+        Vec::new()
+    };
     let (p50, p99, max) = (
         percentile(lat, 0.5),
         percentile(lat, 0.99),
@@ -402,7 +418,10 @@ async fn main() -> Result<()> {
                 "max_ms": ms(max), "verify_strict_per_s_one_core": verify,
                 "ratio_to_verify": rate / verify, "body_bytes_avg": avg_body,
                 "signing_seconds": signing.as_secs_f64(),
-                "loadgen_cpu_s": own_cpu, "server_cpu_s": server_cpu})
+                "loadgen_cpu_s": own_cpu, "server_cpu_s": server_cpu,
+                "queries": timings.iter().map(|t| serde_json::json!({"name": t.name,
+                    "query": t.query, "items": t.items, "p50_ms": ms(t.p50),
+                    "max_ms": ms(t.max)})).collect::<Vec<_>>()})
         );
     } else {
         let signers = match args.kind {
@@ -445,6 +464,16 @@ async fn main() -> Result<()> {
             cpu(own_cpu),
             cpu(server_cpu)
         );
+        for t in &timings {
+            println!(
+                "query {:<24} {:>5} items  p50 {:>6.1} ms  max {:>6.1} ms  ({})",
+                t.name,
+                t.items,
+                ms(t.p50),
+                ms(t.max),
+                t.query
+            );
+        }
     }
     if errors > 0 {
         bail!("{errors} submissions failed");
