@@ -126,10 +126,7 @@ impl SqliteStore {
             .connect_with(
                 base.clone()
                     .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    // 32 MiB of page cache for the writer (SQLite's default is 2 MiB): the
-                    // id index of a large log stays in memory while batches are appended.
-                    .pragma("cache_size", "-32768"),
+                    .journal_mode(SqliteJournalMode::Wal),
             )
             .await
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
