@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
+use bytes::Bytes;
 use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt as _, Full};
 use truce_model::dsse::{Envelope, check_id};
 use truce_model::keys::PrivateKey;
 
@@ -84,6 +86,11 @@ struct Args {
     /// Observation mode: seed of the generated observations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// HTTP client: `hyper` (one HTTP/1.1 connection per client, the least CPU per request, so
+    /// that the server gets most of the shared cores) or `reqwest` (a pooled client, as most
+    /// Rust clients would use).
+    #[arg(long, value_enum, default_value_t = ClientKind::Hyper)]
+    client: ClientKind,
     /// Observation mode: after the ingest, time each `GET /v1/observations` query this many
     /// times (0: no query phase).
     #[arg(long, default_value_t = 20)]
@@ -185,56 +192,66 @@ impl Outcome {
     }
 }
 
-async fn post_all(url: &str, bodies: &'static [Vec<u8>], concurrency: usize) -> Result<Outcome> {
+async fn post_all(
+    url: &str,
+    bodies: &'static [Vec<u8>],
+    concurrency: usize,
+    client_kind: ClientKind,
+) -> Result<Outcome> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
+    let authority = url
+        .strip_prefix("http://")
+        .context("--url must be http://HOST:PORT")?
+        .trim_end_matches('/')
+        .to_string();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let client = client.clone();
         let url = format!("{url}/v1/entries");
+        let authority = authority.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut refused = BTreeMap::<u16, usize>::new();
-            let mut transport = 0usize;
+            let mut tally = Tally::default();
+            let mut conn: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> = None;
             loop {
                 let i = NEXT.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
                 let t = Instant::now();
-                let sent = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    // A 'static slice: no copy of the body per request.
-                    .body(body.as_slice())
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        lat.push(t.elapsed());
-                    }
-                    Ok(r) => {
-                        let n = refused.entry(r.status().as_u16()).or_default();
-                        *n += 1;
-                        if *n < 3 {
-                            eprintln!(
-                                "HTTP {}: {}",
-                                r.status(),
-                                r.text().await.unwrap_or_default()
-                            );
+                match client_kind {
+                    ClientKind::Reqwest => {
+                        let sent = client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            // A 'static slice: no copy of the body per request.
+                            .body(body.as_slice())
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(r) if r.status().is_success() => {
+                                let _ = r.bytes().await;
+                                tally.lat.push(t.elapsed());
+                            }
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                tally.refuse(status, r.text().await.unwrap_or_default());
+                            }
+                            Err(e) => tally.transport(e.to_string()),
                         }
                     }
-                    Err(e) => {
-                        transport += 1;
-                        if transport < 3 {
-                            eprintln!("{e}");
+                    ClientKind::Hyper => match post_hyper(&mut conn, &authority, body).await {
+                        Ok((200, _)) => tally.lat.push(t.elapsed()),
+                        Ok((status, text)) => tally.refuse(status, text),
+                        Err(e) => {
+                            conn = None;
+                            tally.transport(e.to_string());
                         }
-                    }
+                    },
                 }
             }
-            (lat, refused, transport)
+            (tally.lat, tally.refused, tally.transport)
         }));
     }
     let mut out = Outcome {
@@ -371,7 +388,7 @@ async fn main() -> Result<()> {
     let server_pid = args.server_pid.map(|p| p.to_string());
     let server_cpu0 = server_pid.as_deref().and_then(cpu_seconds);
     let own_cpu0 = cpu_seconds("self");
-    let out = post_all(&args.url, bodies, args.concurrency).await?;
+    let out = post_all(&args.url, bodies, args.concurrency, args.client).await?;
     let own_cpu = cpu_seconds("self").zip(own_cpu0).map(|(b, a)| b - a);
     let server_cpu = server_pid
         .as_deref()
@@ -412,7 +429,8 @@ async fn main() -> Result<()> {
             "{}",
             serde_json::json!({"kind": args.kind.as_str(), "run": args.run(), "n": args.n,
                 "keys": if args.kind == Kind::Observation { args.keys } else { 1 },
-                "concurrency": args.concurrency, "entries": lat.len(), "errors": errors,
+                "concurrency": args.concurrency, "client": format!("{:?}", args.client).to_lowercase(),
+                "entries": lat.len(), "errors": errors,
                 "refused_by_status": refused, "transport_errors": out.transport_errors,
                 "seconds": secs, "entries_per_s": rate, "p50_ms": ms(p50), "p99_ms": ms(p99),
                 "max_ms": ms(max), "verify_strict_per_s_one_core": verify,
@@ -429,12 +447,13 @@ async fn main() -> Result<()> {
             Kind::Observation => format!("{} monitor keys", args.keys),
         };
         println!(
-            "kind {}, run {}, N={}, signed by {signers}, concurrency {}, average body \
-             {avg_body:.0} bytes (signed in {:.1} s, not timed)",
+            "kind {}, run {}, N={}, signed by {signers}, concurrency {} ({:?} client), average \
+             body {avg_body:.0} bytes (signed in {:.1} s, not timed)",
             args.kind.as_str(),
             args.run(),
             args.n,
             args.concurrency,
+            args.client,
             signing.as_secs_f64()
         );
         println!(
@@ -479,4 +498,70 @@ async fn main() -> Result<()> {
         bail!("{errors} submissions failed");
     }
     Ok(())
+}
+
+/// Which HTTP client posts the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ClientKind {
+    Hyper,
+    Reqwest,
+}
+
+/// One client task's results.
+#[derive(Default)]
+struct Tally {
+    lat: Vec<Duration>,
+    refused: BTreeMap<u16, usize>,
+    transport: usize,
+}
+
+impl Tally {
+    fn refuse(&mut self, status: u16, body: String) {
+        let n = self.refused.entry(status).or_default();
+        *n += 1;
+        if *n < 3 {
+            eprintln!("HTTP {status}: {body}");
+        }
+    }
+
+    fn transport(&mut self, e: String) {
+        self.transport += 1;
+        if self.transport < 3 {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// Posts `body` on this task's own HTTP/1.1 connection (opened on first use or after an error);
+/// returns the status and, for a refusal, the body.
+async fn post_hyper(
+    conn: &mut Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    authority: &str,
+    body: &'static [u8],
+) -> Result<(u16, String)> {
+    if conn.is_none() {
+        let stream = tokio::net::TcpStream::connect(authority).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        *conn = Some(sender);
+    }
+    let sender = conn.as_mut().expect("connected above");
+    sender.ready().await?;
+    let request = hyper::Request::post("/v1/entries")
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from_static(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((
+        status,
+        if status == 200 {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        },
+    ))
 }
