@@ -5,7 +5,10 @@
 # KIND is `key` (operator-signed accreditations) or `observation` (signed observations from
 # several monitor keys under the Donbas example agreement, which the load generator brings into
 # force first; `--keys K` sets the number of monitor keys, default 8). KIND may also come from
-# the environment: KIND=observation bench/ingest.sh 200000.
+# the environment: KIND=observation bench/ingest.sh 200000. Observation runs end with a query
+# phase (latency of GET /v1/observations by selectivity; `--query-rounds 0` skips it).
+# `--client reqwest` uses a pooled reqwest client instead of one hyper connection per client.
+# The figures of issue 4: bench/ingest.sh 1000000 256 observation (bench/RESULTS.md).
 # Set RUSTFLAGS="-C target-cpu=native" (and CARGO_TARGET_DIR=target/native) before it to
 # measure the native build.
 set -euo pipefail
