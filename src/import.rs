@@ -56,7 +56,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::submit::{base_url, join, json_type};
+use crate::submit::{base_url, error_chain, join, json_type, read_limited};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::ToSpan as _;
@@ -89,7 +89,6 @@ const MAX_RETRY_AFTER_SECS: u64 = 300;
 /// How long one entry may be rate-limited in all before the import stops.
 const MAX_RATE_LIMITED: Duration = Duration::from_secs(30 * 60);
 /// The largest JSON answer read.
-const MAX_JSON_ANSWER: u64 = 256 * 1024;
 /// Longest text taken from one source column into a narrative, in characters.
 const MAX_FIELD_CHARS: usize = 300;
 /// Longest ACLED `notes` taken into a narrative, in characters.
@@ -286,7 +285,7 @@ fn resolve_agreement(client: &Client, base: &Url, given: Option<&str>) -> Result
         let resp = client
             .get(url.clone())
             .send()
-            .map_err(|e| Failure::usage(format!("GET {url}: {}", error_chain(e))))?;
+            .map_err(|e| Failure::usage(format!("GET {url}: {}", error_chain(&e.without_url()))))?;
         if resp.status().as_u16() == 404 {
             return Err(Failure::usage(format!(
                 "--agreement {id}: no such agreement on {base}"
@@ -314,7 +313,7 @@ fn resolve_agreement(client: &Client, base: &Url, given: Option<&str>) -> Result
         let resp = client
             .get(url.clone())
             .send()
-            .map_err(|e| Failure::usage(format!("GET {url}: {}", error_chain(e))))?;
+            .map_err(|e| Failure::usage(format!("GET {url}: {}", error_chain(&e.without_url()))))?;
         let page = read_ok_json(resp, &url).map_err(Failure::usage)?;
         let Some(items) = page["items"].as_array() else {
             return Err(Failure::usage(format!(
@@ -585,6 +584,22 @@ impl<'a> Cells<'a> {
         }
     }
 
+    /// The entry id `prefix` + the text of `column`, if that makes a valid id.
+    fn entry_id(&mut self, column: &str, prefix: &str) -> Option<String> {
+        let raw = self.text(column)?;
+        let id = format!("{prefix}{raw}");
+        match check_id(&id) {
+            Ok(()) => Some(id),
+            Err(why) => {
+                self.fail(
+                    column,
+                    format!("{:?} does not make an entry id: {why}", bounded(raw, 40)),
+                );
+                None
+            }
+        }
+    }
+
     fn finish<T>(self, value: Option<T>) -> Result<T, Reject> {
         match value {
             Some(v) if self.problems.is_empty() => Ok(v),
@@ -763,19 +778,7 @@ fn map_ucdp(
     rec: &csv::ByteRecord,
 ) -> (Option<String>, Result<Map<String, Value>, Reject>) {
     let mut c = Cells::new(cols, rec);
-    let id = c.text("id").and_then(|raw| {
-        let id = format!("ucdp-{raw}");
-        match check_id(&id) {
-            Ok(()) => Some(id),
-            Err(why) => {
-                c.fail(
-                    "id",
-                    format!("{:?} does not make an entry id: {why}", bounded(raw, 40)),
-                );
-                None
-            }
-        }
-    });
+    let id = c.entry_id("id", "ucdp-");
     let start = c.date("date_start");
     let end = c.date("date_end");
     let date_prec = c.integer("date_prec", 1, 5);
@@ -1067,19 +1070,7 @@ fn map_acled(
     rec: &csv::ByteRecord,
 ) -> (Option<String>, Result<Map<String, Value>, Reject>) {
     let mut c = Cells::new(cols, rec);
-    let id = c.text("event_id_cnty").and_then(|raw| {
-        let id = format!("acled-{raw}");
-        match check_id(&id) {
-            Ok(()) => Some(id),
-            Err(why) => {
-                c.fail(
-                    "event_id_cnty",
-                    format!("{:?} does not make an entry id: {why}", bounded(raw, 40)),
-                );
-                None
-            }
-        }
-    });
+    let id = c.entry_id("event_id_cnty", "acled-");
     let date = c.date("event_date");
     let time_precision = match c.optional("time_precision") {
         None => Some(1),
@@ -2225,7 +2216,7 @@ fn post(shared: &Shared, job: Job) -> Outcome {
             .body(job.canonical.clone())
             .send();
         let transient = match sent {
-            Err(e) => format!("POST {url}: {}", error_chain(e)),
+            Err(e) => format!("POST {url}: {}", error_chain(&e.without_url())),
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 match status {
@@ -2383,17 +2374,6 @@ fn problem_errors(p: Option<&Value>) -> Vec<Value> {
 /// The server's words end up in files and on terminals: no control characters, bounded.
 fn clean(s: &str) -> String {
     bounded(s, 1_000)
-}
-
-fn read_limited(resp: Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    resp.take(MAX_JSON_ANSWER + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
-    if body.len() as u64 > MAX_JSON_ANSWER {
-        return Err(format!("the answer is larger than {MAX_JSON_ANSWER} bytes"));
-    }
-    Ok(body)
 }
 
 /// Checks `{index, leaf_hash, proof}`: the proof verifies `leaf_hash` at `index` in a checkpoint
@@ -2569,7 +2549,7 @@ fn fetch_bundle(shared: &Shared, n: u64, size: u64) -> Result<Vec<Vec<u8>>, Stri
         {
             Ok(r) => r,
             Err(e) => {
-                last = format!("GET {url}: {}", error_chain(e));
+                last = format!("GET {url}: {}", error_chain(&e.without_url()));
                 continue;
             }
         };
@@ -2688,7 +2668,7 @@ fn get_json(client: &Client, base: &Url, path: &str) -> Result<Value, String> {
     let resp = client
         .get(url.clone())
         .send()
-        .map_err(|e| format!("GET {url}: {}", error_chain(e)))?;
+        .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?;
     read_ok_json(resp, &url)
 }
 
@@ -2704,21 +2684,6 @@ fn read_ok_json(resp: Response, url: &Url) -> Result<Value, String> {
     }
     let body = read_limited(resp).map_err(|e| format!("GET {url}: {e}"))?;
     serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not JSON: {e}"))
-}
-
-fn error_chain(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

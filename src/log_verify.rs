@@ -30,6 +30,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::submit::error_chain;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Url;
@@ -438,20 +439,6 @@ fn http_get(client: &Client, url: &Url, max: usize) -> Result<Option<Vec<u8>>, U
         .read_to_end(&mut body)
         .map_err(|e| format!("GET {url}: reading the body: {}", error_chain(&e)))?;
     Ok(Some(body))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// `$XDG_STATE_HOME/truce/<origin>.json`, `$HOME/.local/state/truce/<origin>.json`, or

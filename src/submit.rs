@@ -46,7 +46,7 @@ const MAX_PAYLOAD_FILE: u64 = 1 << 20;
 /// The largest key file read.
 const MAX_KEY_FILE: u64 = 4096;
 /// The largest JSON answer read (a receipt, a problem, the vkeys, a logged entry).
-const MAX_JSON_ANSWER: u64 = 256 * 1024;
+pub(crate) const MAX_JSON_ANSWER: u64 = 256 * 1024;
 
 /// What the exit status means, for `--help`.
 pub const EXIT_STATUS_HELP: &str = "Exit status: 0 logged, and the receipt verified offline; \
@@ -594,14 +594,21 @@ fn fetch_log_key(client: &Client, base: &Url) -> Result<(String, VerifierKey), S
 }
 
 fn read_json(resp: Response, url: &Url) -> Result<serde_json::Value, String> {
+    let body = read_limited(resp).map_err(|e| format!("reading {url}: {e}"))?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+/// The body of an answer that should be small (JSON from the server), refused beyond
+/// [`MAX_JSON_ANSWER`] bytes.
+pub(crate) fn read_limited(resp: Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     resp.take(MAX_JSON_ANSWER + 1)
         .read_to_end(&mut body)
-        .map_err(|e| format!("reading {url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if body.len() as u64 > MAX_JSON_ANSWER {
         return Err(format!("the answer is larger than {MAX_JSON_ANSWER} bytes"));
     }
-    serde_json::from_slice(&body).map_err(|e| e.to_string())
+    Ok(body)
 }
 
 pub(crate) fn base_url(server: &str) -> Result<Url, Failure> {
@@ -720,7 +727,8 @@ pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources, each said once (reqwest's own text often repeats its source's).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

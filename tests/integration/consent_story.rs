@@ -5,7 +5,7 @@
 use serde_json::json;
 use truce_model::keys::PrivateKey;
 
-use crate::util::{Server, demo_key, repo, sha256_hex};
+use crate::util::{Server, accredit, demo_key, repo, sha256_hex, upload_geometry};
 
 const PARTIES: [(&str, &str); 5] = [
     ("ukraine", "UA"),
@@ -30,35 +30,6 @@ fn document() -> String {
     moved
 }
 
-async fn upload_geometry(server: &Server) -> serde_json::Map<String, serde_json::Value> {
-    let mut blobs = serde_json::Map::new();
-    for f in ["contact_line.geojson", "ua_held.geojson", "ngca.geojson"] {
-        let bytes = std::fs::read(repo().join("examples/donbas").join(f)).unwrap();
-        let (status, sha) = server.put_blob(bytes).await;
-        assert_eq!(status, 201, "{f}");
-        blobs.insert(f.to_string(), json!(sha));
-    }
-    blobs
-}
-
-async fn accredit(
-    server: &Server,
-    op: &PrivateKey,
-    key: &PrivateKey,
-    roles: &[&str],
-    affiliation: &str,
-) {
-    let (status, body) = server
-        .submit(
-            op,
-            "key",
-            json!({"id": format!("accredit-{}", key.name()), "vkey": key.verifier().to_string(),
-                   "roles": roles, "affiliation": affiliation, "reliability": "B"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 async fn status(server: &Server) -> serde_json::Value {
     let (code, body) = server.get("/v1/agreements/donbas-2026").await;
     assert_eq!(code, 200, "{body}");
@@ -72,10 +43,10 @@ async fn consent_story() {
     let op = server.operator();
 
     for (name, party) in PARTIES {
-        accredit(&server, &op, &demo_key(name), &["party"], party).await;
+        accredit(&server, &demo_key(name), &["party"], party).await;
     }
     let stranger = PrivateKey::generate("stranger").unwrap();
-    accredit(&server, &op, &stranger, &["party"], "XX").await;
+    accredit(&server, &stranger, &["party"], "XX").await;
 
     let blobs = upload_geometry(&server).await;
     let doc = document();

@@ -198,6 +198,18 @@ pub async fn accredit(server: &Server, key: &PrivateKey, roles: &[&str], affilia
     assert_eq!(status, 200, "{body}");
 }
 
+/// Uploads the Donbas example's three geometry files; returns the agreement's `blobs` map.
+pub async fn upload_geometry(server: &Server) -> serde_json::Map<String, serde_json::Value> {
+    let mut blobs = serde_json::Map::new();
+    for f in ["contact_line.geojson", "ua_held.geojson", "ngca.geojson"] {
+        let bytes = std::fs::read(repo().join("examples/donbas").join(f)).unwrap();
+        let (status, sha) = server.put_blob(bytes).await;
+        assert_eq!(status, 201, "{f}");
+        blobs.insert(f.to_string(), json!(sha));
+    }
+    blobs
+}
+
 /// The Donbas example in force (as in consent_story.rs: entry into force moved into the past,
 /// every required consent logged).
 pub async fn bring_donbas_into_force(server: &Server) {
@@ -209,13 +221,7 @@ pub async fn bring_donbas_into_force(server: &Server) {
     ] {
         accredit(server, &demo_key(name), &["party"], party).await;
     }
-    let mut blobs = serde_json::Map::new();
-    for f in ["contact_line.geojson", "ua_held.geojson", "ngca.geojson"] {
-        let bytes = std::fs::read(repo().join("examples/donbas").join(f)).unwrap();
-        let (status, sha) = server.put_blob(bytes).await;
-        assert_eq!(status, 201, "{f}");
-        blobs.insert(f.to_string(), json!(sha));
-    }
+    let blobs = upload_geometry(server).await;
     let text = std::fs::read_to_string(repo().join("examples/donbas/agreement.toml")).unwrap();
     let doc = text.replace(
         "at = \"2026-12-15T00:00:00+02:00\"",

@@ -118,17 +118,21 @@ impl State {
     /// admission-only state keeps no observations).
     pub fn apply_ref(&mut self, admitted: &Admitted, index: u64, time_ms: i64) {
         if !self.derived && matches!(admitted.effect, Effect::Observe(_)) {
-            debug_assert_eq!(index, self.size, "entries are applied in log order");
-            self.size = index + 1;
-            self.last_time_ms = self.last_time_ms.max(time_ms);
+            self.advance(index, time_ms);
         } else {
             self.apply(admitted.clone(), index, time_ms);
         }
     }
 
+    /// Moves past the entry at `index`, logged at `time_ms`.
+    fn advance(&mut self, index: u64, time_ms: i64) {
+        debug_assert_eq!(index, self.size, "entries are applied in log order");
+        self.size = index + 1;
+        self.last_time_ms = self.last_time_ms.max(time_ms);
+    }
+
     /// Records an admitted entry logged at `index` with log time `time_ms`.
     pub fn apply(&mut self, admitted: Admitted, index: u64, time_ms: i64) {
-        debug_assert_eq!(index, self.size, "entries are applied in log order");
         match admitted.effect {
             Effect::Accredit(record) => {
                 let record = *record;
@@ -174,12 +178,13 @@ impl State {
             }
             Effect::Tick => {}
         }
-        self.size = index + 1;
-        self.last_time_ms = self.last_time_ms.max(time_ms);
+        self.advance(index, time_ms);
     }
 }
 
 #[cfg(test)]
 mod observation_tests;
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

@@ -11,10 +11,9 @@ use truce_model::keys::PrivateKey;
 use truce_model::observation::EARTH_RADIUS_M;
 use truce_model::taxonomy::{EventType, Family, Target, WeaponClass};
 
+use crate::testing::{T0, agreement_doc, log};
 use crate::{Refusal, State};
 
-/// 2027-01-15T08:00:00Z.
-const T0: i64 = 1_800_000_000_000;
 const AGREEMENT: &str = "test-ceasefire";
 
 struct World {
@@ -32,25 +31,7 @@ fn key(name: &str, seed: u8) -> PrivateKey {
 }
 
 fn doc(w: &World, version: u32, at: &str) -> String {
-    format!(
-        r#"id = "{AGREEMENT}"
-title = "Test ceasefire v{version}"
-parties = [
-  {{ id = "UA", name = "Ukraine", role = "belligerent", key = "{}" }},
-  {{ id = "RU", name = "Russian Federation", role = "belligerent", key = "{}" }},
-]
-entry_into_force = {{ at = "{at}", consent = ["UA", "RU"] }}
-
-[[rules]]
-id = "no-fire"
-clause = "Art. 1"
-severity = "major"
-zone = "*"
-events = ["explosion", "shot"]
-"#,
-        w.ua.verifier(),
-        w.ru.verifier()
-    )
+    agreement_doc(&format!("Test ceasefire v{version}"), &w.ua, &w.ru, at)
 }
 
 impl World {
@@ -96,17 +77,7 @@ impl World {
         kind: &str,
         payload: serde_json::Value,
     ) -> Result<u64, Refusal> {
-        let env = Envelope::sign(kind, payload.to_string().as_bytes(), &[key]);
-        let time = self.next_time();
-        let resolver = MapResolver(BTreeMap::new());
-        let result = self.state.admit(&env, time, &resolver);
-        // The sequencer admits against the admission-only copy: same verdict, always.
-        let shadow = self.state.for_admission().admit(&env, time, &resolver);
-        assert_eq!(format!("{shadow:?}"), format!("{result:?}"));
-        let admitted = result?;
-        let index = self.state.size();
-        self.state.apply(admitted, index, time);
-        Ok(index)
+        log(&mut self.state, key, kind, &payload)
     }
 
     /// Proposes `version` of the agreement, entering into force at `at`; returns its sha256.

@@ -7,6 +7,7 @@ use truce_model::agreement::MapResolver;
 use truce_model::dsse::Envelope;
 use truce_model::keys::PrivateKey;
 
+use crate::testing::{T0, agreement_doc, log};
 use crate::{AgreementStatus, Refusal, State};
 
 struct World {
@@ -14,28 +15,8 @@ struct World {
     operator: PrivateKey,
 }
 
-const T0: i64 = 1_800_000_000_000;
-
 fn doc(ua: &PrivateKey, ru: &PrivateKey, at: &str) -> String {
-    format!(
-        r#"id = "test-ceasefire"
-title = "Test ceasefire"
-parties = [
-  {{ id = "UA", name = "Ukraine", role = "belligerent", key = "{}" }},
-  {{ id = "RU", name = "Russian Federation", role = "belligerent", key = "{}" }},
-]
-entry_into_force = {{ at = "{at}", consent = ["UA", "RU"] }}
-
-[[rules]]
-id = "no-fire"
-clause = "Art. 1"
-severity = "major"
-zone = "*"
-events = ["explosion", "shot"]
-"#,
-        ua.verifier(),
-        ru.verifier()
-    )
+    agreement_doc("Test ceasefire", ua, ru, at)
 }
 
 impl World {
@@ -53,14 +34,7 @@ impl World {
         kind: &str,
         payload: serde_json::Value,
     ) -> Result<u64, Refusal> {
-        let env = Envelope::sign(kind, payload.to_string().as_bytes(), &[key]);
-        let time = T0 + self.state.size() as i64 * 1000;
-        let admitted = self
-            .state
-            .admit(&env, time, &MapResolver(BTreeMap::new()))?;
-        let index = self.state.size();
-        self.state.apply(admitted, index, time);
-        Ok(index)
+        log(&mut self.state, key, kind, &payload)
     }
 
     fn accredit(

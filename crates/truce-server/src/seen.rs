@@ -102,7 +102,8 @@ impl SeenIds {
     }
 
     /// Memory held by the bit arrays, in bytes.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         self.filters.iter().map(|f| f.bits.len() * 8).sum()
     }
 }

@@ -101,33 +101,23 @@ pub struct ObservationList {
     pub next: Option<String>,
 }
 
-/// What the handler keeps of a record once the state lock is released.
-struct Hit {
-    index: u64,
-    id: String,
-    time_ms: i64,
-    signer: String,
-    affiliation: String,
-    claim: bool,
-    agreement_version: u32,
-    lat: f64,
-    lon: f64,
-    radius_m: f64,
-}
-
-impl Hit {
-    fn of(r: &ObservationRecord) -> Hit {
-        Hit {
-            index: r.index,
+impl ObservationItem {
+    /// The item for `r`, its payload still to be read from the store.
+    fn of(r: &ObservationRecord) -> ObservationItem {
+        ObservationItem {
             id: r.id.to_string(),
-            time_ms: r.time_ms,
+            index: r.index,
+            log_time: rfc3339(r.time_ms),
             signer: r.signer.to_string(),
             affiliation: r.affiliation.to_string(),
             claim: r.claim,
             agreement_version: r.agreement_version,
-            lat: r.point.lat,
-            lon: r.point.lon,
-            radius_m: r.point.radius_m,
+            location: EventLocation {
+                lat: r.point.lat,
+                lon: r.point.lon,
+                radius_m: r.point.radius_m,
+            },
+            payload: serde_json::Value::Null,
         }
     }
 }
@@ -230,51 +220,36 @@ pub async fn list_observations(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let q = query(raw.as_deref())?;
-    let (hits, next) = {
+    let (mut items, next) = {
         let state = app.read();
         let page = state.query_observations(&q);
-        let hits: Vec<Hit> = page.items.iter().map(|r| Hit::of(r)).collect();
-        (hits, page.next)
+        let items: Vec<ObservationItem> =
+            page.items.iter().map(|r| ObservationItem::of(r)).collect();
+        (items, page.next)
     };
-    let indexes: Vec<u64> = hits.iter().map(|h| h.index).collect();
+    let indexes: Vec<u64> = items.iter().map(|i| i.index).collect();
     let entries = app
         .store
         .entries_at(&indexes)
         .await
         .map_err(|e| Problem::unavailable(format!("reading the log: {e}")))?;
-    if entries.len() != hits.len() {
+    if entries.len() != items.len() {
         return Err(Problem::internal(format!(
             "{} of {} observed entries are missing from the store",
-            hits.len() - entries.len(),
-            hits.len()
+            items.len() - entries.len(),
+            items.len()
         )));
     }
-    let mut items = Vec::with_capacity(hits.len());
-    for (h, e) in hits.into_iter().zip(entries) {
-        if e.index != h.index {
+    for (item, e) in items.iter_mut().zip(entries) {
+        if e.index != item.index {
             return Err(Problem::internal(format!(
                 "store returned entry {} for observation at {}",
-                e.index, h.index
+                e.index, item.index
             )));
         }
         let leaf = truce_log::leaf::Leaf::decode(&e.leaf).map_err(Problem::internal)?;
-        let payload: serde_json::Value =
+        item.payload =
             serde_json::from_slice(leaf.envelope.payload()).map_err(Problem::internal)?;
-        items.push(ObservationItem {
-            id: h.id,
-            index: h.index,
-            log_time: rfc3339(h.time_ms),
-            signer: h.signer,
-            affiliation: h.affiliation,
-            claim: h.claim,
-            agreement_version: h.agreement_version,
-            location: EventLocation {
-                lat: h.lat,
-                lon: h.lon,
-                radius_m: h.radius_m,
-            },
-            payload,
-        });
     }
     let next = next.map(|n| n.to_string());
     if wants_geojson(&headers) {
