@@ -21,6 +21,17 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// `truce submit FILE --key KEY --server URL`; more arguments can follow.
+fn submit(file: &Path, key: &Path, server: &Server) -> Command {
+    let mut c = truce();
+    c.arg("submit")
+        .arg(file)
+        .arg("--key")
+        .arg(key)
+        .args(["--server", &server.url]);
+    c
+}
+
 fn generate_key(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let file = dir.join(format!("{}.key", name.replace('/', "_")));
     let (code, vkey, err) = run(truce()
@@ -111,12 +122,7 @@ fn accredit_submit_revoke_through_the_cli() {
     // The patrol's invalid observation: 422, every field named on stderr.
     let bad = tmp.path().join("bad.observation.json");
     std::fs::write(&bad, BAD_OBSERVATION).unwrap();
-    let (code, out, err) = run(truce()
-        .arg("submit")
-        .arg(&bad)
-        .arg("--key")
-        .arg(&patrol_key)
-        .args(["--server", &server.url]));
+    let (code, out, err) = run(&mut submit(&bad, &patrol_key, &server));
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("HTTP 422"), "{err}");
@@ -129,12 +135,7 @@ fn accredit_submit_revoke_through_the_cli() {
         "{err}"
     );
     // With --json the problem is on stdout too.
-    let (code, out, _) = run(truce()
-        .arg("submit")
-        .arg(&bad)
-        .arg("--key")
-        .arg(&patrol_key)
-        .args(["--server", &server.url, "--json"]));
+    let (code, out, _) = run(submit(&bad, &patrol_key, &server).arg("--json"));
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -153,12 +154,7 @@ fn accredit_submit_revoke_through_the_cli() {
         .to_string(),
     )
     .unwrap();
-    let (code, _, err) = run(truce()
-        .arg("submit")
-        .arg(&self_made)
-        .arg("--key")
-        .arg(&patrol_key)
-        .args(["--server", &server.url]));
+    let (code, _, err) = run(&mut submit(&self_made, &patrol_key, &server));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("HTTP 403"), "{err}");
 
@@ -183,12 +179,7 @@ fn accredit_submit_revoke_through_the_cli() {
     assert_eq!(printed_index(&out), revoked_at);
 
     // The revoked key signs no more: 401, with the server's reason.
-    let (code, out, err) = run(truce()
-        .arg("submit")
-        .arg(&bad)
-        .arg("--key")
-        .arg(&patrol_key)
-        .args(["--server", &server.url]));
+    let (code, out, err) = run(&mut submit(&bad, &patrol_key, &server));
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("HTTP 401"), "{err}");
@@ -249,32 +240,24 @@ fn submit_stdin_ids_keys_and_exit_statuses() {
         .to_string(),
     )
     .unwrap();
-    let submit = || {
-        let mut c = truce();
-        c.arg("submit")
-            .arg(&file)
-            .arg("--key")
-            .arg(&op)
-            .args(["--server", &server.url]);
-        c
-    };
-    let (code, out, err) = run(submit().args(["--vkey", &log_vkey(&server)]));
+    let submit_file = || submit(&file, &op, &server);
+    let (code, out, err) = run(submit_file().args(["--vkey", &log_vkey(&server)]));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("logged key k-camera-4 at index "), "{out}");
     let index = printed_index(&out);
-    let (code, out, err) = run(&mut submit());
+    let (code, out, err) = run(&mut submit_file());
     assert_eq!(code, 0, "{err}");
     assert_eq!(printed_index(&out), index);
 
     // A receipt that does not verify under the given log key is not success (exit 1).
     let impostor = PrivateKey::generate("truce.test/log").unwrap().verifier();
-    let (code, out, err) = run(submit().args(["--vkey", &impostor.to_string()]));
+    let (code, out, err) = run(submit_file().args(["--vkey", &impostor.to_string()]));
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("its receipt does not verify"), "{err}");
 
     // Closed stdout: no panic, still success.
-    let mut child = submit()
+    let mut child = submit_file()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -291,12 +274,7 @@ fn submit_stdin_ids_keys_and_exit_statuses() {
     // Local problems: what and why, before anything is sent.
     let plain = tmp.path().join("payload.json");
     std::fs::write(&plain, "[1, 2]").unwrap();
-    let (code, _, err) = run(truce()
-        .arg("submit")
-        .arg(&plain)
-        .arg("--key")
-        .arg(&op)
-        .args(["--server", &server.url]));
+    let (code, _, err) = run(&mut submit(&plain, &op, &server));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("pass --kind"), "{err}");
     let (code, _, err) = run(truce()
@@ -310,12 +288,7 @@ fn submit_stdin_ids_keys_and_exit_statuses() {
         err.contains("a payload is a JSON object, not an array"),
         "{err}"
     );
-    let (code, _, err) = run(truce()
-        .arg("submit")
-        .arg(&file)
-        .arg("--key")
-        .arg(tmp.path().join("missing.key"))
-        .args(["--server", &server.url]));
+    let (code, _, err) = run(&mut submit(&file, &tmp.path().join("missing.key"), &server));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--key "), "{err}");
 
