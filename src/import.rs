@@ -1594,7 +1594,8 @@ struct CollectionSeed<'a> {
 /// What the streaming read saw at the top level.
 #[derive(Default)]
 struct CollectionInfo {
-    type_: Option<String>,
+    /// `"type": "FeatureCollection"` was seen.
+    is_collection: bool,
     features: Option<u64>,
 }
 
@@ -1628,7 +1629,7 @@ impl<'de> Visitor<'de> for CollectionSeed<'_> {
                             bounded(&t.to_string(), 40)
                         )));
                     }
-                    info.type_ = Some("FeatureCollection".into());
+                    info.is_collection = true;
                 }
                 "features" if info.features.is_some() => {
                     return Err(de::Error::custom("\"features\" appears twice"));
@@ -2076,7 +2077,7 @@ impl Setup {
                     Ok(info)
                 });
                 match result {
-                    Ok(info) if info.type_.is_none() => shared.file_failed(format!(
+                    Ok(info) if !info.is_collection => shared.file_failed(format!(
                         "{name}: not a GeoJSON FeatureCollection: no \"type\": \
                          \"FeatureCollection\""
                     )),

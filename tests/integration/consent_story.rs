@@ -5,7 +5,7 @@
 use serde_json::json;
 use truce_model::keys::PrivateKey;
 
-use crate::util::{Server, accredit, demo_key, repo, sha256_hex, upload_geometry};
+use crate::util::{Server, accredit, demo_key, error_pointers, repo, sha256_hex, upload_geometry};
 
 const PARTIES: [(&str, &str); 5] = [
     ("ukraine", "UA"),
@@ -178,13 +178,7 @@ async fn agreement_needs_its_blobs_and_a_valid_document() {
         detail.contains("\"ua_held.geojson\" is not listed"),
         "{detail}"
     );
-    assert!(
-        body["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["pointer"] == "/document")
-    );
+    assert!(error_pointers(&body).iter().all(|p| *p == "/document"));
 
     // A document that breaks the consent rule is refused with the rule's words.
     let broken = doc.replace(

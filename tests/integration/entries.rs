@@ -4,7 +4,7 @@
 use serde_json::json;
 use truce_model::keys::PrivateKey;
 
-use crate::util::Server;
+use crate::util::{Server, error_pointers};
 
 async fn size(server: &Server) -> u64 {
     server.get("/healthz").await.1["size"].as_u64().unwrap()
@@ -94,12 +94,7 @@ async fn every_refusal_has_its_status_and_changes_nothing() {
         )
         .await;
     assert_eq!(code, 422, "{body}");
-    let pointers: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap())
-        .collect();
+    let pointers = error_pointers(&body);
     assert_eq!(pointers, ["/vkey", "/roles/0", "/reliability"]);
     let (code, body) = server.submit(&op, "key", json!({"vkey": "x"})).await;
     assert_eq!(code, 422, "{body}");

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use truce_model::keys::PrivateKey;
 
-use crate::util::{Server, accredit, bring_donbas_into_force, demo_key};
+use crate::util::{Server, accredit, bring_donbas_into_force, demo_key, error_pointers};
 
 /// 2026-11-01T00:00:00Z, ms.
 const NOV_1: i64 = 1_793_491_200_000;
@@ -122,15 +122,9 @@ async fn observation_intake_status_codes() {
     bad["event"]["location"]["lat"] = json!(91);
     bad["observed"]["to"] = json!("2026-10-01T00:00:00Z");
     bad["evidence"] = json!([{"sha256": "xyz", "media_type": "image/jpeg", "role": "evidentiary"}]);
-    bad["alleged_party"] = json!("XX");
     let (code, body) = server.submit(&smm, "observation", bad).await;
     assert_eq!(code, 422, "{body}");
-    let pointers: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap())
-        .collect();
+    let pointers = error_pointers(&body);
     for p in [
         "/event/type",
         "/event/location/lat",

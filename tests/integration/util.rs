@@ -181,6 +181,16 @@ pub fn demo_key(name: &str) -> PrivateKey {
     PrivateKey::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The JSON pointers a 422 problem names, in order.
+pub fn error_pointers(problem: &serde_json::Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("a problem with an errors list")
+        .iter()
+        .map(|e| e["pointer"].as_str().expect("a pointer"))
+        .collect()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
