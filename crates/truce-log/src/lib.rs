@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod checkpoint;
 pub mod cosignature;
+pub mod durable;
 pub mod leaf;
 pub mod merkle;
 pub mod note;
