@@ -15,6 +15,7 @@
 
 mod admit;
 mod agreements;
+pub mod incidents;
 mod keys;
 mod observation_query;
 mod observations;

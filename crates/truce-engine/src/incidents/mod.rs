@@ -1,0 +1,402 @@
+//! Incidents: what happened, as the connected components of the observations' link graph
+//! (DESIGN §6), with the verifiers' decisions and the parties' disputes.
+//!
+//! [`link`] keeps the components; this module keeps, for each component's root, the aggregate
+//! an incident shows: its members, time window, location, per-affiliation counts, event types,
+//! and the rulings on it. Aggregates merge when a late report bridges two incidents.
+//!
+//! # Ids
+//! An incident's id is the payload id of its member with the lowest log index. Every observation
+//! that joins no incident when it arrives starts one, so an incident id is always an observation
+//! id; when two incidents merge, the one with the higher id index is *absorbed*: its id keeps
+//! naming the merged incident (listed in `absorbed`), so a link to it never breaks.
+//!
+//! # Rulings across merges
+//! Decisions and disputes name an incident id. When incidents merge, the rulings of both are
+//! kept on the merged incident, each with the id it named; nothing is dropped or re-targeted. The
+//! merged incident's status follows the same precedence over all of them: the latest decision
+//! (by log index) of either side, else `disputed` if either side was disputed, else
+//! corroboration over all members. A party therefore cannot clear a verified finding by filing an
+//! observation that bridges it to another incident: the decision travels with the evidence.
+//!
+//! # Status (DESIGN §6), in precedence
+//! `verified` / `rejected` (the latest verifier decision), `disputed` (a party disputed it),
+//! `corroborated` (members from at least `independent_sources` distinct affiliations, at least
+//! one of them not a belligerent of the agreement), `reported`. The agreement version consulted
+//! for `independent_sources` and belligerents is the newest version any member was admitted
+//! under.
+
+pub mod link;
+pub(crate) mod query;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use truce_model::taxonomy::{EventType, Family};
+
+pub use link::{LinkParams, LinkPoint};
+
+/// A verifier's ruling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ruling {
+    /// The incident happened as reported.
+    Verified,
+    /// It did not, or the reports do not hold.
+    Rejected,
+}
+
+impl Ruling {
+    /// Its name in payloads and answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ruling::Verified => "verified",
+            Ruling::Rejected => "rejected",
+        }
+    }
+}
+
+/// An incident's status (DESIGN §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IncidentStatus {
+    Reported,
+    Corroborated,
+    Disputed,
+    Verified,
+    Rejected,
+}
+
+impl IncidentStatus {
+    /// Every status.
+    pub const ALL: [IncidentStatus; 5] = [
+        IncidentStatus::Reported,
+        IncidentStatus::Corroborated,
+        IncidentStatus::Disputed,
+        IncidentStatus::Verified,
+        IncidentStatus::Rejected,
+    ];
+
+    /// Its name in answers and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Reported => "reported",
+            IncidentStatus::Corroborated => "corroborated",
+            IncidentStatus::Disputed => "disputed",
+            IncidentStatus::Verified => "verified",
+            IncidentStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The status named `s`.
+    pub fn from_name(s: &str) -> Option<IncidentStatus> {
+        IncidentStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A logged `decision` on an incident.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DecisionRecord {
+    /// The entry's payload id.
+    pub id: Arc<str>,
+    /// Log index and time of the entry.
+    pub index: u64,
+    pub time_ms: i64,
+    /// The verifier who signed it (`name+keyid`).
+    pub signer: Arc<str>,
+    /// The incident id it named (after a merge, possibly an absorbed id).
+    pub incident: Arc<str>,
+    pub ruling: Ruling,
+    /// The party a confirmed attribution names, if any.
+    pub attribution: Option<Arc<str>>,
+    pub reason: Arc<str>,
+}
+
+/// A logged `dispute` of an incident.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DisputeRecord {
+    /// The entry's payload id.
+    pub id: Arc<str>,
+    /// Log index and time of the entry.
+    pub index: u64,
+    pub time_ms: i64,
+    /// The party key that signed it (`name+keyid`) and its affiliation (the party).
+    pub signer: Arc<str>,
+    pub party: Arc<str>,
+    /// The incident id it named (after a merge, possibly an absorbed id).
+    pub incident: Arc<str>,
+    pub reason: Arc<str>,
+}
+
+/// What an incident needs of one member besides its link inputs.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberFacts {
+    pub(crate) affiliation: Arc<str>,
+    pub(crate) count: u32,
+    pub(crate) event_type: EventType,
+    /// The agreement version it was admitted under.
+    pub(crate) version: u32,
+}
+
+/// Per-affiliation tallies of an incident's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AffiliationTally {
+    pub affiliation: Arc<str>,
+    /// Members reported by keys of this affiliation.
+    pub members: u32,
+    /// Sum of their `count`.
+    pub count: u64,
+}
+
+/// One incident: the aggregate of a component of the link graph.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Incident {
+    /// Member positions (in log order; position = order among observations).
+    pub(crate) members: Vec<u32>,
+    /// Roots absorbed by merges, ascending (their ids still name this incident).
+    pub(crate) absorbed: Vec<u32>,
+    /// The agreement and family all members share.
+    pub agreement: Arc<str>,
+    pub family: Family,
+    /// Window: earliest member's `from`, latest member's `to` (ms since the epoch).
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The member whose point and radius locate the incident (smallest radius, then lowest index).
+    pub(crate) locator: u32,
+    /// Event types of the members, as a bit set over [`EventType::ALL`].
+    pub(crate) types: u32,
+    /// Per-affiliation tallies, sorted by affiliation.
+    pub affiliations: Vec<AffiliationTally>,
+    /// Newest agreement version any member was admitted under.
+    pub version: u32,
+    /// Rulings, in log order.
+    pub decisions: Vec<DecisionRecord>,
+    pub disputes: Vec<DisputeRecord>,
+}
+
+fn type_bit(t: EventType) -> u32 {
+    let i = EventType::ALL
+        .iter()
+        .position(|x| *x == t)
+        .expect("every event type is in ALL");
+    1 << i
+}
+
+impl Incident {
+    fn single(
+        position: u32,
+        agreement: Arc<str>,
+        family: Family,
+        p: &LinkPoint,
+        m: &MemberFacts,
+    ) -> Incident {
+        Incident {
+            members: vec![position],
+            absorbed: Vec::new(),
+            agreement,
+            family,
+            from_ms: p.from_ms,
+            to_ms: p.to_ms,
+            locator: position,
+            types: type_bit(m.event_type),
+            affiliations: vec![AffiliationTally {
+                affiliation: m.affiliation.clone(),
+                members: 1,
+                count: u64::from(m.count),
+            }],
+            version: m.version,
+            decisions: Vec::new(),
+            disputes: Vec::new(),
+        }
+    }
+
+    /// Folds `other` (a component that just joined this one) into `self`.
+    fn absorb(&mut self, other: Incident, other_root: u32, points: &link::Components) {
+        self.members.extend(other.members);
+        self.members.sort_unstable();
+        self.absorbed.extend(other.absorbed);
+        self.absorbed.push(other_root);
+        self.absorbed.sort_unstable();
+        self.from_ms = self.from_ms.min(other.from_ms);
+        self.to_ms = self.to_ms.max(other.to_ms);
+        let key = |pos: u32| (points.point(pos).radius_m, pos);
+        let (a, b) = (key(self.locator), key(other.locator));
+        if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) {
+            self.locator = other.locator;
+        }
+        self.types |= other.types;
+        for t in other.affiliations {
+            match self
+                .affiliations
+                .binary_search_by(|x| x.affiliation.cmp(&t.affiliation))
+            {
+                Ok(i) => {
+                    self.affiliations[i].members += t.members;
+                    self.affiliations[i].count += t.count;
+                }
+                Err(i) => self.affiliations.insert(i, t),
+            }
+        }
+        self.version = self.version.max(other.version);
+        self.decisions.extend(other.decisions);
+        self.decisions.sort_by_key(|d| d.index);
+        self.disputes.extend(other.disputes);
+        self.disputes.sort_by_key(|d| d.index);
+    }
+
+    fn add_member(
+        &mut self,
+        position: u32,
+        p: &LinkPoint,
+        m: &MemberFacts,
+        points: &link::Components,
+    ) {
+        let solo = Incident::single(position, self.agreement.clone(), self.family, p, m);
+        let root = position;
+        self.absorb(solo, root, points);
+        // A new member that joined an incident was never an incident of its own.
+        self.absorbed.retain(|&a| a != root);
+    }
+
+    /// The incident's count: the largest per-affiliation sum of `count` (DESIGN §6).
+    pub fn count(&self) -> u64 {
+        self.affiliations.iter().map(|a| a.count).max().unwrap_or(0)
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether it has no member (never true for a stored incident).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Whether any member's event type is `t`.
+    pub fn has_type(&self, t: EventType) -> bool {
+        self.types & type_bit(t) != 0
+    }
+
+    /// The members' event types, in [`EventType::ALL`] order.
+    pub fn event_types(&self) -> impl Iterator<Item = EventType> + '_ {
+        EventType::ALL
+            .iter()
+            .copied()
+            .filter(|t| self.types & type_bit(*t) != 0)
+    }
+
+    /// The status under `independent_sources` and the belligerent test of the agreement version
+    /// [`Incident::version`] (DESIGN §6 precedence).
+    pub fn status(
+        &self,
+        independent_sources: u32,
+        belligerent: impl Fn(&str) -> bool,
+    ) -> IncidentStatus {
+        if let Some(d) = self.decisions.last() {
+            return match d.ruling {
+                Ruling::Verified => IncidentStatus::Verified,
+                Ruling::Rejected => IncidentStatus::Rejected,
+            };
+        }
+        if !self.disputes.is_empty() {
+            return IncidentStatus::Disputed;
+        }
+        let distinct = self.affiliations.len();
+        let neutral = self
+            .affiliations
+            .iter()
+            .any(|a| !belligerent(&a.affiliation));
+        if distinct >= independent_sources as usize && neutral {
+            IncidentStatus::Corroborated
+        } else {
+            IncidentStatus::Reported
+        }
+    }
+}
+
+/// Every incident, by root position.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Incidents {
+    components: link::Components,
+    by_root: BTreeMap<u32, Incident>,
+}
+
+impl Incidents {
+    /// Adds the observation at the next position and returns the root of its incident.
+    pub(crate) fn insert(
+        &mut self,
+        agreement: &Arc<str>,
+        family: Family,
+        p: LinkPoint,
+        m: &MemberFacts,
+    ) -> u32 {
+        let position = self.components.len() as u32;
+        let roots = self.components.insert(agreement, family, p);
+        let Some((&keep, rest)) = roots.split_first() else {
+            self.by_root.insert(
+                position,
+                Incident::single(position, agreement.clone(), family, &p, m),
+            );
+            return position;
+        };
+        let mut merged = self
+            .by_root
+            .remove(&keep)
+            .expect("every root has an incident");
+        for r in rest {
+            let other = self.by_root.remove(r).expect("every root has an incident");
+            merged.absorb(other, *r, &self.components);
+        }
+        merged.add_member(position, &p, m, &self.components);
+        self.by_root.insert(keep, merged);
+        keep
+    }
+
+    /// The root of the incident holding the observation at `position`.
+    pub(crate) fn root_of(&self, position: u32) -> u32 {
+        self.components.root(position)
+    }
+
+    /// The incident whose id is, or was before a merge, the observation at `position`; `None` if
+    /// that observation never started an incident.
+    pub(crate) fn named(&self, position: u32) -> Option<(u32, &Incident)> {
+        if position as usize >= self.components.len() {
+            return None;
+        }
+        let root = self.components.root(position);
+        let incident = self.by_root.get(&root)?;
+        (root == position || incident.absorbed.binary_search(&position).is_ok())
+            .then_some((root, incident))
+    }
+
+    pub(crate) fn named_mut(&mut self, position: u32) -> Option<&mut Incident> {
+        let (root, _) = self.named(position)?;
+        self.by_root.get_mut(&root)
+    }
+
+    /// The incident rooted at `root`.
+    pub(crate) fn get(&self, root: u32) -> Option<&Incident> {
+        self.by_root.get(&root)
+    }
+
+    /// Incidents rooted at or after `from_root`, in root order.
+    pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, &Incident)> {
+        self.by_root.range(from_root..).map(|(r, i)| (*r, i))
+    }
+
+    /// Number of incidents.
+    pub(crate) fn len(&self) -> usize {
+        self.by_root.len()
+    }
+
+    /// The link inputs of the observation at `position`.
+    pub(crate) fn point(&self, position: u32) -> &LinkPoint {
+        self.components.point(position)
+    }
+}
+
+#[cfg(test)]
+mod tests;
