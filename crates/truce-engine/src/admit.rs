@@ -19,6 +19,7 @@ use truce_model::keys::VerifierKey;
 
 use crate::State;
 use crate::agreements::ProposedVersion;
+use crate::incidents::{DecisionRecord, DisputeRecord};
 use crate::keys::KeyRecord;
 use crate::observations::{self, ObservationRecord};
 
@@ -102,6 +103,10 @@ pub enum Effect {
     },
     /// Record an observation (index and log time are set when it is applied).
     Observe(Box<ObservationRecord>),
+    /// File a verifier's decision with the incident it names.
+    Decide(Box<DecisionRecord>),
+    /// File a party's dispute with the incident it names.
+    Dispute(Box<DisputeRecord>),
     Tick,
 }
 
@@ -210,6 +215,21 @@ impl State {
         time_ms: i64,
         resolver: &dyn Resolver,
     ) -> Result<Admitted, Refusal> {
+        self.admit_prepared_with(p, time_ms, resolver, self)
+    }
+
+    /// [`State::admit_prepared`], looking up the incidents that decisions and disputes name in
+    /// `names` instead of `self`. The server's sequencer admits against an admission-only copy
+    /// (see [`State::for_admission`]), which keeps no incidents, and passes the last committed
+    /// state here. Incident names only grow, so whatever this admits, replay (with `names` the
+    /// state itself, which is never behind) admits too.
+    pub fn admit_prepared_with(
+        &self,
+        p: &Prepared,
+        time_ms: i64,
+        resolver: &dyn Resolver,
+        names: &State,
+    ) -> Result<Admitted, Refusal> {
         let kind = p.kind;
         let signer = self.authenticate(&p.envelope, time_ms, &p.verified)?;
 
@@ -231,6 +251,8 @@ impl State {
             Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
             Payload::Consent(p) => self.admit_consent(p, signer)?,
             Payload::Observation(o) => self.admit_observation(&p.id, &o, signer, time_ms)?,
+            Payload::Decision(d) => self.admit_decision(&p.id, d, signer, names)?,
+            Payload::Dispute(d) => self.admit_dispute(&p.id, d, signer, names)?,
             // Time passes in the log with the tick's log time; the tick itself changes nothing.
             Payload::Tick(_) => Effect::Tick,
             _ => {

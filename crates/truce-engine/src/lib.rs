@@ -15,15 +15,22 @@
 
 mod admit;
 mod agreements;
+mod digest;
 pub mod incidents;
 mod keys;
 mod observation_query;
 mod observations;
+mod rulings;
 
 pub use admit::{Admitted, Effect, Prepared, Refusal};
 pub use agreements::{
     AgreementRecord, AgreementStatus, AgreementView, ConsentView, PartyView, ProposedVersion,
     VersionRecord, VersionView, rfc3339,
+};
+pub use digest::StateDigest;
+pub use incidents::{
+    AffiliationTally, DecisionRecord, DisputeRecord, Incident, IncidentPage, IncidentQuery,
+    IncidentStatus, IncidentView,
 };
 pub use keys::KeyRecord;
 pub use observation_query::{BBox, ObservationPage, ObservationQuery};
@@ -40,6 +47,8 @@ pub struct State {
     keys: BTreeMap<String, KeyRecord>,
     agreements: BTreeMap<String, AgreementRecord>,
     observations: observations::Observations,
+    /// Incidents over the observations (positions shared with `observations`).
+    incidents: incidents::Incidents,
     /// Whether this state keeps what admission never consults (observations and their indexes);
     /// see [`State::for_admission`].
     derived: bool,
@@ -60,6 +69,7 @@ impl State {
             keys,
             agreements: BTreeMap::new(),
             observations: observations::Observations::default(),
+            incidents: incidents::Incidents::default(),
             derived: true,
             size: 0,
             last_time_ms: 0,
@@ -79,6 +89,7 @@ impl State {
             keys: self.keys.clone(),
             agreements: self.agreements.clone(),
             observations: observations::Observations::default(),
+            incidents: incidents::Incidents::default(),
             derived: false,
             size: self.size,
             last_time_ms: self.last_time_ms,
@@ -118,7 +129,11 @@ impl State {
     /// [`State::apply`] of a copy of `admitted`, copying nothing this state would drop (an
     /// admission-only state keeps no observations).
     pub fn apply_ref(&mut self, admitted: &Admitted, index: u64, time_ms: i64) {
-        if !self.derived && matches!(admitted.effect, Effect::Observe(_)) {
+        let derived_only = matches!(
+            admitted.effect,
+            Effect::Observe(_) | Effect::Decide(_) | Effect::Dispute(_)
+        );
+        if !self.derived && derived_only {
             self.advance(index, time_ms);
         } else {
             self.apply(admitted.clone(), index, time_ms);
@@ -174,7 +189,17 @@ impl State {
             }
             Effect::Observe(record) => {
                 if self.derived {
-                    self.observations.record(*record, index, time_ms);
+                    self.record_observation(*record, index, time_ms);
+                }
+            }
+            Effect::Decide(d) => {
+                if self.derived {
+                    self.record_decision(*d, index, time_ms);
+                }
+            }
+            Effect::Dispute(d) => {
+                if self.derived {
+                    self.record_dispute(*d, index, time_ms);
                 }
             }
             Effect::Tick => {}
@@ -183,6 +208,8 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod incident_tests;
 #[cfg(test)]
 mod observation_tests;
 #[cfg(test)]

@@ -14,19 +14,19 @@ use truce_model::taxonomy::{EventType, Family, Target, WeaponClass};
 use crate::testing::{T0, agreement_doc, log};
 use crate::{Refusal, State};
 
-const AGREEMENT: &str = "test-ceasefire";
+pub(crate) const AGREEMENT: &str = "test-ceasefire";
 
-struct World {
-    state: State,
-    operator: PrivateKey,
-    monitor: PrivateKey,
-    sensor: PrivateKey,
-    verifier: PrivateKey,
-    ua: PrivateKey,
-    ru: PrivateKey,
+pub(crate) struct World {
+    pub(crate) state: State,
+    pub(crate) operator: PrivateKey,
+    pub(crate) monitor: PrivateKey,
+    pub(crate) sensor: PrivateKey,
+    pub(crate) verifier: PrivateKey,
+    pub(crate) ua: PrivateKey,
+    pub(crate) ru: PrivateKey,
 }
 
-fn key(name: &str, seed: u8) -> PrivateKey {
+pub(crate) fn key(name: &str, seed: u8) -> PrivateKey {
     PrivateKey::from_seed(name, [seed; 32]).unwrap()
 }
 
@@ -36,7 +36,7 @@ fn doc(w: &World, version: u32, at: &str) -> String {
 
 impl World {
     /// A log with a monitor, a sensor, a verifier and the two parties accredited.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let operator = key("operator", 1);
         let mut w = World {
             state: State::new(operator.verifier()),
@@ -67,11 +67,11 @@ impl World {
     }
 
     /// The log time the next entry gets: one second per entry.
-    fn next_time(&self) -> i64 {
+    pub(crate) fn next_time(&self) -> i64 {
         T0 + self.state.size() as i64 * 1000
     }
 
-    fn submit(
+    pub(crate) fn submit(
         &mut self,
         key: &PrivateKey,
         kind: &str,
@@ -107,7 +107,7 @@ impl World {
     }
 
     /// An agreement in force from now on.
-    fn in_force() -> Self {
+    pub(crate) fn in_force() -> Self {
         let mut w = World::new();
         let sha = w.propose(1, "2020-01-01T00:00:00Z");
         w.consent(1, &sha);
@@ -115,7 +115,7 @@ impl World {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     crate::rfc3339(ms)
 }
 

@@ -31,6 +31,7 @@ use truce_model::taxonomy::{EventType, Family, Target};
 use crate::State;
 use crate::admit::{Effect, Refusal};
 use crate::agreements::{AgreementStatus, rfc3339};
+use crate::incidents::{LinkParams, LinkPoint, MemberFacts};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
 
@@ -118,6 +119,26 @@ impl Observations {
         self.items.push(r);
     }
 
+    /// The position (order among observations) of the observation with payload id `id`.
+    pub(crate) fn position(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).map(|&i| i as u32)
+    }
+
+    /// The observation at `position`.
+    pub(crate) fn at(&self, position: u32) -> Option<&ObservationRecord> {
+        self.items.get(position as usize)
+    }
+
+    /// The position of the first observation logged after log index `index`.
+    pub(crate) fn first_position_after(&self, index: u64) -> u32 {
+        self.items.partition_point(|r| r.index <= index) as u32
+    }
+
+    /// Number of observations.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> {
         self.items.iter()
     }
@@ -146,6 +167,51 @@ pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
 }
 
 impl State {
+    /// Records an applied observation and files it into its incident.
+    pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
+        let params = self
+            .agreement(&r.agreement)
+            .and_then(|a| a.version(r.agreement_version))
+            .map(|v| LinkParams {
+                cluster_m: v.agreement.verification.cluster_km * 1_000.0,
+                gap_ms: i64::from(v.agreement.verification.cluster_minutes) * 60_000,
+            })
+            // Admission found the version in force; it cannot have disappeared since.
+            .unwrap_or(LinkParams {
+                cluster_m: 0.0,
+                gap_ms: 0,
+            });
+        let link = LinkPoint {
+            lat: r.point.lat,
+            lon: r.point.lon,
+            radius_m: r.point.radius_m,
+            from_ms: r.from_ms,
+            to_ms: r.to_ms,
+            params,
+        };
+        let facts = MemberFacts {
+            affiliation: r.affiliation.clone(),
+            count: r.count,
+            event_type: r.event_type,
+            version: r.agreement_version,
+        };
+        let family = r.family;
+        self.observations.record(r, index, time_ms);
+        let position = self.observations.len() - 1;
+        let r = self
+            .observations
+            .at(position as u32)
+            .expect("just recorded");
+        // Interned by `record`: incidents share the strings.
+        let (agreement, affiliation) = (r.agreement.clone(), r.affiliation.clone());
+        let facts = MemberFacts {
+            affiliation,
+            ..facts
+        };
+        debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
+        self.incidents.insert(&agreement, family, link, &facts);
+    }
+
     /// The state-dependent checks of an observation logged at `time_ms` (see the module docs).
     pub(crate) fn admit_observation(
         &self,

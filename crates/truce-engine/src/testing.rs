@@ -50,7 +50,12 @@ pub(crate) fn log(
     let time = T0 + index as i64 * 1000;
     let resolver = MapResolver(BTreeMap::new());
     let result = state.admit(&env, time, &resolver);
-    let shadow = state.for_admission().admit(&env, time, &resolver);
+    // The sequencer's copy looks incident names up in the last committed state.
+    let shadow = crate::Prepared::new(env.clone()).and_then(|p| {
+        state
+            .for_admission()
+            .admit_prepared_with(&p, time, &resolver, state)
+    });
     assert_eq!(format!("{shadow:?}"), format!("{result:?}"));
     state.apply(result?, index, time);
     Ok(index)

@@ -187,6 +187,48 @@ pub struct ConsentPayload {
     pub sha256: String,
 }
 
+/// A verifier's ruling on an incident (the `status` of a `decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ruling {
+    /// The incident happened as reported.
+    Verified,
+    /// It did not, or the reports do not hold.
+    Rejected,
+}
+
+impl Ruling {
+    /// Its name in payloads and answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ruling::Verified => "verified",
+            Ruling::Rejected => "rejected",
+        }
+    }
+}
+
+/// A `decision` entry: a verifier's ruling on an incident, optionally attributing it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionPayload {
+    /// The incident id (the id of its earliest member observation).
+    pub incident: String,
+    pub status: Ruling,
+    /// The party a confirmed attribution names (`attribution.party`; `confidence` is `confirmed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+    pub reason: String,
+}
+
+/// A `dispute` entry: a party's objection to an incident (its right of reply).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisputePayload {
+    pub incident: String,
+    pub reason: String,
+}
+
+/// The longest `reason` accepted, in characters.
+pub const MAX_REASON_CHARS: usize = 4_096;
+
 /// A payload whose shape has been checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -197,6 +239,8 @@ pub enum Payload {
     Agreement(AgreementPayload),
     Consent(ConsentPayload),
     Observation(Box<Observation>),
+    Decision(DecisionPayload),
+    Dispute(DisputePayload),
     Tick(TickPayload),
 }
 
@@ -477,6 +521,99 @@ fn parse_consent(obj: &Map<String, Value>) -> Result<ConsentPayload, Vec<FieldEr
     f.finish(value)
 }
 
+/// `reason`: required, 1 to [`MAX_REASON_CHARS`] characters, no control characters but line
+/// breaks and tabs.
+fn reason(f: &mut Fields<'_>) -> Option<String> {
+    let r = f.str("reason")?;
+    let n = r.chars().count();
+    if n == 0 || n > MAX_REASON_CHARS {
+        f.err(
+            "/reason",
+            format!("must be 1 to {MAX_REASON_CHARS} characters (it has {n})"),
+        );
+        return None;
+    }
+    if r.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        f.err(
+            "/reason",
+            "control characters other than line breaks and tabs",
+        );
+        return None;
+    }
+    Some(r.to_string())
+}
+
+fn parse_decision(obj: &Map<String, Value>) -> Result<DecisionPayload, Vec<FieldError>> {
+    let mut f = Fields::new(obj, &["incident", "status", "attribution", "reason"]);
+    let incident = f.id_ref("incident");
+    let status = match f.str("status") {
+        Some("verified") => Some(Ruling::Verified),
+        Some("rejected") => Some(Ruling::Rejected),
+        Some(_) => {
+            f.err("/status", "must be \"verified\" or \"rejected\"");
+            None
+        }
+        None => None,
+    };
+    let mut attribution = None;
+    match obj.get("attribution") {
+        None => {}
+        Some(Value::Object(a)) => {
+            for k in a.keys() {
+                if k != "party" && k != "confidence" {
+                    f.err(
+                        format!("/attribution/{}", crate::json::escape_pointer(k)),
+                        "unknown field; expected one of: party, confidence",
+                    );
+                }
+            }
+            match a.get("party") {
+                Some(Value::String(p)) => match check_id(p) {
+                    Ok(()) => attribution = Some(p.clone()),
+                    Err(m) => f.err("/attribution/party", m),
+                },
+                Some(_) => f.err("/attribution/party", "must be a party id string"),
+                None => f.err("/attribution/party", "missing"),
+            }
+            if a.get("confidence") != Some(&Value::String("confirmed".into())) {
+                f.err(
+                    "/attribution/confidence",
+                    "must be \"confirmed\" (a verifier's attribution is a confirmation)",
+                );
+            }
+        }
+        Some(_) => f.err("/attribution", "must be an object {party, confidence}"),
+    }
+    if attribution.is_some() && status == Some(Ruling::Rejected) {
+        f.err(
+            "/attribution",
+            "a rejected incident cannot be attributed; omit attribution or rule \"verified\"",
+        );
+    }
+    let reason = reason(&mut f);
+    let value = match (incident, status, reason) {
+        (Some(incident), Some(status), Some(reason)) => Some(DecisionPayload {
+            incident,
+            status,
+            attribution,
+            reason,
+        }),
+        _ => None,
+    };
+    f.finish(value)
+}
+
+fn parse_dispute(obj: &Map<String, Value>) -> Result<DisputePayload, Vec<FieldError>> {
+    let mut f = Fields::new(obj, &["incident", "reason"]);
+    let incident = f.id_ref("incident");
+    let reason = reason(&mut f);
+    let value = match (incident, reason) {
+        (Some(incident), Some(reason)) => Some(DisputePayload { incident, reason }),
+        _ => None,
+    };
+    f.finish(value)
+}
+
 fn parse_tick(obj: &Map<String, Value>) -> Result<TickPayload, Vec<FieldError>> {
     let mut f = Fields::new(obj, &["time"]);
     let time = f
@@ -500,6 +637,8 @@ impl Payload {
             Kind::Agreement => parse_agreement(obj).map(Payload::Agreement),
             Kind::Consent => parse_consent(obj).map(Payload::Consent),
             Kind::Observation => Observation::parse(obj).map(|o| Payload::Observation(Box::new(o))),
+            Kind::Decision => parse_decision(obj).map(Payload::Decision),
+            Kind::Dispute => parse_dispute(obj).map(Payload::Dispute),
             Kind::Tick => parse_tick(obj).map(Payload::Tick),
             other => Err(vec![FieldError::new(
                 "",
@@ -615,10 +754,64 @@ mod tests {
     fn unsupported_kinds_are_refused() {
         assert_eq!(
             pointers(Payload::parse(
-                Kind::Decision,
-                &obj(serde_json::json!({"id":"d"}))
+                Kind::Fulfilment,
+                &obj(serde_json::json!({"id":"f"}))
             )),
             vec![""]
+        );
+    }
+
+    #[test]
+    fn decision_and_dispute_fields() {
+        let ok = Payload::parse(
+            Kind::Decision,
+            &obj(
+                serde_json::json!({"id":"d","incident":"o-1","status":"verified",
+                "attribution":{"party":"RU","confidence":"confirmed"},"reason":"crater analysis"}),
+            ),
+        )
+        .unwrap();
+        let Payload::Decision(d) = ok else { panic!() };
+        assert_eq!(d.status, Ruling::Verified);
+        assert_eq!(d.attribution.as_deref(), Some("RU"));
+        let got = pointers(Payload::parse(
+            Kind::Decision,
+            &obj(
+                serde_json::json!({"id":"d","incident":"a b","status":"maybe",
+                "attribution":{"party":7,"confidence":"likely","x":1},"reason":"","extra":1}),
+            ),
+        ));
+        assert_eq!(
+            got,
+            vec![
+                "/extra",
+                "/incident",
+                "/status",
+                "/attribution/x",
+                "/attribution/party",
+                "/attribution/confidence",
+                "/reason"
+            ]
+        );
+        let got = pointers(Payload::parse(
+            Kind::Decision,
+            &obj(
+                serde_json::json!({"id":"d","incident":"i","status":"rejected",
+                "attribution":{"party":"UA","confidence":"confirmed"},"reason":"no"}),
+            ),
+        ));
+        assert_eq!(got, vec!["/attribution"]);
+        let got = pointers(Payload::parse(
+            Kind::Dispute,
+            &obj(serde_json::json!({"id":"x","reason":"a\u{0007}b"})),
+        ));
+        assert_eq!(got, vec!["/incident", "/reason"]);
+        assert!(
+            Payload::parse(
+                Kind::Dispute,
+                &obj(serde_json::json!({"id":"x","incident":"o-1","reason":"we were not there\n"})),
+            )
+            .is_ok()
         );
     }
 }

@@ -28,32 +28,18 @@
 
 pub mod link;
 pub(crate) mod query;
+mod view;
+
+pub use query::IncidentQuery;
+pub use view::{IncidentPage, IncidentView};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use truce_model::entry::Ruling;
 use truce_model::taxonomy::{EventType, Family};
 
 pub use link::{LinkParams, LinkPoint};
-
-/// A verifier's ruling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Ruling {
-    /// The incident happened as reported.
-    Verified,
-    /// It did not, or the reports do not hold.
-    Rejected,
-}
-
-impl Ruling {
-    /// Its name in payloads and answers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ruling::Verified => "verified",
-            Ruling::Rejected => "rejected",
-        }
-    }
-}
 
 /// An incident's status (DESIGN §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -378,6 +364,7 @@ impl Incidents {
     }
 
     /// The incident rooted at `root`.
+    #[cfg(test)]
     pub(crate) fn get(&self, root: u32) -> Option<&Incident> {
         self.by_root.get(&root)
     }
@@ -385,6 +372,11 @@ impl Incidents {
     /// Incidents rooted at or after `from_root`, in root order.
     pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, &Incident)> {
         self.by_root.range(from_root..).map(|(r, i)| (*r, i))
+    }
+
+    /// Number of observations filed.
+    pub(crate) fn positions(&self) -> usize {
+        self.components.len()
     }
 
     /// Number of incidents.

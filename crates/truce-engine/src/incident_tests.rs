@@ -1,0 +1,292 @@
+//! Incidents at the engine level (DESIGN §6): clustering of logged observations, status, who
+//! may rule on an incident, rulings across merges, and the state digest under replay and
+//! reordering.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use truce_model::agreement::MapResolver;
+use truce_model::dsse::Envelope;
+use truce_model::entry::FieldError;
+use truce_model::keys::PrivateKey;
+
+use crate::observation_tests::{AGREEMENT, World, rfc3339};
+use crate::testing::T0;
+use crate::{IncidentQuery, IncidentStatus, Refusal, State};
+
+/// An explosion at (`lat`, 38.0) heard 10 minutes before the next log time, with `radius_m`.
+fn report(w: &World, id: &str, lat: f64, radius_m: u32) -> serde_json::Value {
+    let to = w.next_time() - 60_000;
+    serde_json::json!({"id": id, "agreement": AGREEMENT,
+        "observed": {"from": rfc3339(to - 10 * 60_000), "to": rfc3339(to)},
+        "observer": {"mode": "heard"},
+        "event": {"type": "explosion", "count": 4,
+                  "location": {"lat": lat, "lon": 38.0, "radius_m": radius_m}}})
+}
+
+fn status(w: &World, id: &str) -> IncidentStatus {
+    w.state.incident(id).expect("an incident").status
+}
+
+fn invalid(r: Result<u64, Refusal>) -> Vec<FieldError> {
+    match r {
+        Err(Refusal::Invalid(e)) => e,
+        other => panic!("expected 422, got {other:?}"),
+    }
+}
+
+fn forbidden(r: Result<u64, Refusal>) -> String {
+    match r {
+        Err(Refusal::Forbidden(m)) => m,
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+#[test]
+fn incident_story_status_rulings_and_merges() {
+    let mut w = World::in_force();
+    let (monitor, ua, ru, verifier) = (
+        w.monitor.clone(),
+        w.ua.clone(),
+        w.ru.clone(),
+        w.verifier.clone(),
+    );
+    w.submit(&monitor, "observation", report(&w, "o-1", 48.0, 1000))
+        .unwrap();
+    assert_eq!(status(&w, "o-1"), IncidentStatus::Reported);
+    // A claim by UA at the same place: two affiliations, OSCE not a belligerent.
+    w.submit(&ua, "observation", report(&w, "o-2", 48.001, 500))
+        .unwrap();
+    let i = w.state.incident("o-1").unwrap();
+    assert_eq!(i.status, IncidentStatus::Corroborated);
+    assert_eq!(i.members.len(), 2);
+    assert_eq!(i.incident.count(), 4);
+    assert_eq!(i.location.radius_m, 500.0, "the smallest radius locates it");
+    assert!(
+        w.state.incident("o-2").is_none(),
+        "a member is no incident id"
+    );
+
+    // Who may rule.
+    let decide = |id: &str, incident: &str| serde_json::json!({"id": id, "incident": incident, "status": "verified", "reason": "seen"});
+    let m = forbidden(w.submit(&monitor, "decision", decide("d-0", "o-1")));
+    assert!(m.contains("verifier"), "{m}");
+    let m = forbidden(w.submit(
+        &verifier,
+        "dispute",
+        serde_json::json!({"id": "x-0", "incident": "o-1", "reason": "no"}),
+    ));
+    assert!(m.contains("party key"), "{m}");
+    // What a ruling must name.
+    let e = invalid(w.submit(&verifier, "decision", decide("d-1", "o-2")));
+    assert_eq!(e[0].pointer, "/incident");
+    assert!(e[0].message.contains("\"o-1\""), "{e:?}");
+    let e = invalid(w.submit(&verifier, "decision", decide("d-2", "nothing")));
+    assert_eq!(e[0].pointer, "/incident");
+    let e = invalid(w.submit(
+        &verifier,
+        "decision",
+        serde_json::json!({"id": "d-3", "incident": "o-1", "status": "verified", "reason": "r",
+            "attribution": {"party": "XX", "confidence": "confirmed"}}),
+    ));
+    assert_eq!(e[0].pointer, "/attribution/party");
+
+    // RU disputes: disputed, until a verifier decides.
+    w.submit(
+        &ru,
+        "dispute",
+        serde_json::json!({"id": "x-1", "incident": "o-1", "reason": "staged"}),
+    )
+    .unwrap();
+    assert_eq!(status(&w, "o-1"), IncidentStatus::Disputed);
+    w.submit(
+        &verifier,
+        "decision",
+        serde_json::json!({"id": "d-4", "incident": "o-1", "status": "verified", "reason": "crater",
+            "attribution": {"party": "RU", "confidence": "confirmed"}}),
+    )
+    .unwrap();
+    assert_eq!(status(&w, "o-1"), IncidentStatus::Verified);
+
+    // A separate incident 10 km north, rejected.
+    w.submit(&monitor, "observation", report(&w, "o-3", 48.09, 1000))
+        .unwrap();
+    w.submit(
+        &verifier,
+        "decision",
+        serde_json::json!({"id": "d-5", "incident": "o-3", "status": "rejected", "reason": "echo"}),
+    )
+    .unwrap();
+    assert_eq!(status(&w, "o-3"), IncidentStatus::Rejected);
+    assert_eq!(w.state.incident_count(), 2);
+
+    // A late report with a wide radius bridges them: one incident, id o-1, nothing dropped.
+    w.submit(&monitor, "observation", report(&w, "o-4", 48.045, 2500))
+        .unwrap();
+    assert_eq!(w.state.incident_count(), 1);
+    let merged = w
+        .state
+        .incident("o-3")
+        .expect("the absorbed id still names it");
+    assert_eq!(merged.id, "o-1");
+    assert_eq!(merged.absorbed, vec!["o-3"]);
+    let rulings: Vec<&str> = merged.incident.decisions.iter().map(|d| &*d.id).collect();
+    assert_eq!(rulings, vec!["d-4", "d-5"]);
+    assert_eq!(merged.incident.disputes.len(), 1);
+    // The latest decision (d-5, a rejection) now governs the merged incident.
+    assert_eq!(merged.status, IncidentStatus::Rejected);
+    // The absorbed id may still be ruled on.
+    w.submit(&verifier, "decision", decide("d-6", "o-3"))
+        .unwrap();
+    assert_eq!(status(&w, "o-1"), IncidentStatus::Verified);
+
+    // A party outside the agreement cannot dispute.
+    let other = PrivateKey::from_seed("moldova", [9; 32]).unwrap();
+    let op = w.operator.clone();
+    w.submit(
+        &op,
+        "key",
+        serde_json::json!({"id": "key-md", "vkey": other.verifier().to_string(),
+        "roles": ["party"], "affiliation": "MD"}),
+    )
+    .unwrap();
+    let m = forbidden(w.submit(
+        &other,
+        "dispute",
+        serde_json::json!({"id": "x-2", "incident": "o-1", "reason": "no"}),
+    ));
+    assert!(m.contains("not a party"), "{m}");
+
+    // Queries: status filter and paging.
+    let mut q = IncidentQuery::new(10);
+    q.statuses = vec![IncidentStatus::Verified];
+    assert_eq!(w.state.query_incidents(&q).items.len(), 1);
+    q.statuses = vec![IncidentStatus::Reported];
+    assert!(w.state.query_incidents(&q).items.is_empty());
+}
+
+/// A deterministic generator (xorshift) for workloads.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `n` observation payloads near one spot, from three keys; distinct radii so that the
+/// incident locator has no ties.
+fn workload(seed: u64, n: usize) -> Vec<(usize, serde_json::Value)> {
+    let mut rng = Rng(seed | 1);
+    (0..n)
+        .map(|i| {
+            let lat = 48.0 + rng.below(600) as f64 / 10_000.0;
+            let lon = 38.0 + rng.below(600) as f64 / 10_000.0;
+            let start = T0 - 5_000_000 + rng.below(3_000_000) as i64;
+            let len = rng.below(20) as i64 * 60_000;
+            let kind = ["explosion", "shot", "weapon-sighting"][rng.below(3) as usize];
+            let radius = 100 + i * 7 + rng.below(5) as usize;
+            let by = rng.below(3) as usize;
+            (
+                by,
+                serde_json::json!({"id": format!("w-{i}"), "agreement": AGREEMENT,
+                "observed": {"from": rfc3339(start), "to": rfc3339(start + len)},
+                "observer": {"mode": "heard"},
+                "event": {"type": kind, "count": 1 + rng.below(9),
+                          "location": {"lat": lat, "lon": lon, "radius_m": radius}}}),
+            )
+        })
+        .collect()
+}
+
+/// Logs the workload in the given order.
+fn run(order: &[usize], items: &[(usize, serde_json::Value)]) -> World {
+    let mut w = World::in_force();
+    let keys = [w.monitor.clone(), w.sensor.clone(), w.ua.clone()];
+    for &i in order {
+        let (by, payload) = &items[i];
+        w.submit(&keys[*by], "observation", payload.clone())
+            .unwrap();
+    }
+    w
+}
+
+fn partition(state: &State) -> BTreeSet<BTreeSet<String>> {
+    state
+        .incidents()
+        .map(|i| i.members.iter().map(|m| m.id.to_string()).collect())
+        .collect()
+}
+
+fn section<'a>(d: &'a crate::StateDigest, name: &str) -> &'a str {
+    &d.sections.iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+#[test]
+fn arrival_order_gives_the_same_partition_and_incident_digest() {
+    for seed in [1u64, 7, 99] {
+        let items = workload(seed, 60);
+        let forward: Vec<usize> = (0..items.len()).collect();
+        let mut shuffled = forward.clone();
+        let mut rng = Rng(seed.wrapping_mul(31) | 1);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let a = run(&forward, &items);
+        let b = run(&shuffled, &items);
+        assert_eq!(partition(&a.state), partition(&b.state), "seed {seed}");
+        assert!(
+            a.state.incident_count() < items.len(),
+            "some links (seed {seed})"
+        );
+        let (da, db) = (a.state.digest(), b.state.digest());
+        assert_eq!(section(&da, "incidents"), section(&db, "incidents"));
+        assert_ne!(
+            da.digest, db.digest,
+            "log indexes differ, so the full state does"
+        );
+    }
+}
+
+#[test]
+fn replay_reaches_the_live_digest() {
+    // A live state, logging through `testing::log`, against a replay of the same entries.
+    let mut w = World::in_force();
+    let mut logged: Vec<(Envelope, i64)> = Vec::new();
+    let items = workload(5, 40);
+    let keys = [w.monitor.clone(), w.sensor.clone(), w.ua.clone()];
+    let verifier = w.verifier.clone();
+    let mut rng = Rng(77);
+    for (by, payload) in &items {
+        let env = Envelope::sign("observation", payload.to_string().as_bytes(), &[&keys[*by]]);
+        logged.push((env, w.next_time()));
+        w.submit(&keys[*by], "observation", payload.clone())
+            .unwrap();
+        if rng.below(4) == 0 {
+            let target = w.state.incidents().last().unwrap().id.to_string();
+            let p = serde_json::json!({"id": format!("d-{}", w.state.size()), "incident": target,
+                "status": if rng.below(2) == 0 { "verified" } else { "rejected" }, "reason": "r"});
+            logged.push((
+                Envelope::sign("decision", p.to_string().as_bytes(), &[&verifier]),
+                w.next_time(),
+            ));
+            w.submit(&verifier, "decision", p).unwrap();
+        }
+    }
+    // Replay: the same setup entries, then the recorded ones.
+    let mut replayed = World::in_force();
+    let resolver = MapResolver(BTreeMap::new());
+    for (env, time) in logged {
+        let index = replayed.state.size();
+        let admitted = replayed.state.admit(&env, time, &resolver).unwrap();
+        replayed.state.apply(admitted, index, time);
+    }
+    assert_eq!(replayed.state.digest(), w.state.digest());
+    assert!(w.state.incident_count() > 1);
+}
