@@ -17,7 +17,9 @@ use truce_model::dsse::check_id;
 use truce_model::entry::{Kind, Payload, Role};
 use truce_model::keys::VerifierKey;
 
-use crate::submit::{self, DEFAULT_SERVER, Failure, Target};
+use crate::client::{self, DEFAULT_SERVER, Failure, Target};
+use crate::submit;
+use crate::text::hex;
 
 /// Where to submit, shared by the key commands (`--vkey` is the key being managed here, so the
 /// log's key is `--log-vkey`).
@@ -136,7 +138,7 @@ fn revoke_payload(args: &RevokeArgs) -> Result<KeyEntry, Failure> {
 }
 
 fn parse_vkey(s: &str) -> Result<VerifierKey, Failure> {
-    VerifierKey::parse(s.trim()).map_err(|e| Failure::usage(format!("--vkey {}: {e}", s.trim())))
+    client::parse_vkey("--vkey", s).map_err(Failure::usage)
 }
 
 /// Roles trimmed and in the canonical order (so `sensor,monitor` and `monitor,sensor` are the
@@ -181,7 +183,7 @@ fn derived_id(action: &str, obj: &Map<String, Value>) -> String {
     // A map of strings, booleans and arrays of strings always encodes.
     let bytes = serde_json::to_vec(obj).unwrap_or_default();
     let h = truce_log::leaf::leaf_hash(&bytes);
-    format!("{action}-{}", submit::hex(&h[..8]))
+    format!("{action}-{}", hex(&h[..8]))
 }
 
 /// The flag a payload field came from (with the value, for one of several roles).
@@ -206,7 +208,7 @@ fn flag_for(obj: &Map<String, Value>, pointer: &str) -> String {
 fn send(target: &Target, operator_key: &std::path::Path, entry: KeyEntry) -> Result<Sent, Failure> {
     let key = submit::read_private_key(operator_key, "--operator-key")?;
     let envelope = submit::sign(Kind::Key, &entry.payload, &key)?;
-    let receipt = submit::submit_entry(target, &envelope, &entry.id)?;
+    let receipt = client::submit_entry(target, &envelope, &entry.id)?;
     Ok(Sent {
         id: entry.id,
         receipt,
@@ -215,7 +217,7 @@ fn send(target: &Target, operator_key: &std::path::Path, entry: KeyEntry) -> Res
 
 struct Sent {
     id: String,
-    receipt: submit::Receipt,
+    receipt: client::Receipt,
 }
 
 fn finish(target: &Target, what: &str, sent: Result<Sent, Failure>, accredit: bool) -> ExitCode {

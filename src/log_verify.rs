@@ -19,18 +19,16 @@
 //!   the two signed checkpoints when they contradict each other); 2: the audit could not be done
 //!   (usage, network, state file).
 //!
-//! HTTP is plain blocking reqwest; responses are read up to the size a correct log can serve
-//! ([`truce_log::audit::max_response_bytes`]) and compressed responses are refused rather than
-//! hashed as they are.
+//! HTTP goes through the CLI's client ([`crate::client::get_log_resource`]): responses are read
+//! up to the size a correct log can serve ([`truce_log::audit::max_response_bytes`]) and
+//! compressed responses are refused rather than hashed as they are.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::fs::File;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use crate::submit::error_chain;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Url;
@@ -40,13 +38,13 @@ use truce_log::audit::{
     max_response_bytes,
 };
 use truce_log::cosignature::CosignatureVerifier;
+use truce_log::durable;
 use truce_model::keys::VerifierKey;
+
+use crate::client::{self, LogKey, get_log_resource};
 
 /// Logs with more entries than this show a progress bar.
 const PROGRESS_THRESHOLD: u64 = 4096;
-
-/// The largest `/v1/log/vkeys` answer read.
-const MAX_VKEYS_BYTES: usize = 64 * 1024;
 
 /// The largest state file read.
 const MAX_STATE_BYTES: u64 = 1 << 20;
@@ -222,15 +220,7 @@ fn prepare(args: &VerifyArgs) -> Result<Prepared, Usage> {
             "{url}: only http and https URLs are supported"
         )));
     }
-    let client = Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .user_agent(concat!(
-            "truce/",
-            env!("CARGO_PKG_VERSION"),
-            " (log verify)"
-        ))
-        .build()?;
+    let client = client::http_client("log verify", None)?;
     let (prefix, base, checkpoint) = locate(&client, &url)?;
     // Only to find the state file: the audit verifies the checkpoint before believing it.
     let claimed_origin = checkpoint
@@ -244,62 +234,22 @@ fn prepare(args: &VerifyArgs) -> Result<Prepared, Usage> {
         None => default_state_path(&claimed_origin),
     };
     let previous = load_state(&state_path)?;
-
-    let mut origin = previous.as_ref().map(|s| s.origin.clone());
-    let mut tofu = None;
-    let log_key = match (&args.vkey, &previous) {
-        (Some(v), prev) => {
-            let key = VerifierKey::parse(v.trim()).map_err(|e| format!("--vkey {v}: {e}"))?;
-            if let Some(s) = prev
-                && s.vkey != key.to_string()
-            {
-                return Err(Usage(format!(
-                    "{} pins the log key {}, not {key}: a log never changes its key; use another --state to audit a different log",
-                    state_path.display(),
-                    s.vkey
-                )));
-            }
-            key
-        }
-        (None, Some(s)) => VerifierKey::parse(&s.vkey)
-            .map_err(|e| format!("{}: vkey: {e}", state_path.display()))?,
-        (None, None) => {
-            let Some(base) = &base else {
-                return Err(Usage(format!(
-                    "no --vkey given, no state in {}, and {prefix} is not a truce server publishing its keys: pass --vkey",
-                    state_path.display()
-                )));
-            };
-            let (vkeys_url, vkeys_origin, key) = fetch_vkeys(&client, base)?;
-            eprintln!(
-                "truce: no --vkey and no saved state: trusting the log key {key} published at {vkeys_url} on first use; pass --vkey to pin a key obtained another way"
-            );
-            origin = Some(vkeys_origin);
-            tofu = Some(key.to_string());
-            key
-        }
-    };
-
-    let mut witnesses = Vec::new();
-    for w in &args.witnesses {
-        witnesses.push(parse_witness(w).map_err(|e| format!("--witness {w}: {e}"))?);
-    }
-    let min_witnesses = args
-        .min_witnesses
-        .unwrap_or(usize::from(!witnesses.is_empty()));
-    if min_witnesses > witnesses.len() {
-        return Err(Usage(format!(
-            "--min-witnesses {min_witnesses} but only {} --witness key(s) given",
-            witnesses.len()
-        )));
-    }
+    let trusted = trusted_key(
+        args,
+        previous.as_ref(),
+        &state_path,
+        &client,
+        &prefix,
+        base.as_ref(),
+    )?;
+    let (witnesses, min_witnesses) = witnesses(args)?;
     if args.jobs == 0 {
         return Err(Usage("--jobs must be at least 1".into()));
     }
 
     let config = AuditConfig {
-        log_key,
-        origin,
+        log_key: trusted.key,
+        origin: trusted.origin,
         witnesses,
         min_witnesses,
         truce_leaves: !args.generic,
@@ -314,8 +264,87 @@ fn prepare(args: &VerifyArgs) -> Result<Prepared, Usage> {
         config,
         previous,
         state_path,
-        tofu,
+        tofu: trusted.tofu,
     })
+}
+
+/// The log key the audit trusts, and the origin it expects.
+struct Trusted {
+    key: VerifierKey,
+    /// The origin already known (from the state file, or the server's keys on first use).
+    origin: Option<String>,
+    /// The key, if it was trusted on first use in this run.
+    tofu: Option<String>,
+}
+
+/// `--vkey` (which must agree with the state file), else the key the state file pins, else — on
+/// first use only, and said so — the key a truce server publishes.
+fn trusted_key(
+    args: &VerifyArgs,
+    previous: Option<&AuditState>,
+    state_path: &Path,
+    client: &Client,
+    prefix: &Url,
+    base: Option<&Url>,
+) -> Result<Trusted, Usage> {
+    let key = match (&args.vkey, previous) {
+        (Some(v), prev) => {
+            let key = client::parse_vkey("--vkey", v)?;
+            if let Some(s) = prev
+                && s.vkey != key.to_string()
+            {
+                return Err(Usage(format!(
+                    "{} pins the log key {}, not {key}: a log never changes its key; use another --state to audit a different log",
+                    state_path.display(),
+                    s.vkey
+                )));
+            }
+            key
+        }
+        (None, Some(s)) => VerifierKey::parse(&s.vkey)
+            .map_err(|e| format!("{}: vkey: {e}", state_path.display()))?,
+        (None, None) => {
+            let Some(base) = base else {
+                return Err(Usage(format!(
+                    "no --vkey given, no state in {}, and {prefix} is not a truce server publishing its keys: pass --vkey",
+                    state_path.display()
+                )));
+            };
+            let (vkeys_url, published) = LogKey::published(client, base)?;
+            let key = published.key;
+            eprintln!(
+                "truce: no --vkey and no saved state: trusting the log key {key} published at {vkeys_url} on first use; pass --vkey to pin a key obtained another way"
+            );
+            return Ok(Trusted {
+                tofu: Some(key.to_string()),
+                origin: Some(published.origin),
+                key,
+            });
+        }
+    };
+    Ok(Trusted {
+        key,
+        origin: previous.map(|s| s.origin.clone()),
+        tofu: None,
+    })
+}
+
+/// The `--witness` keys and how many of them must have cosigned.
+fn witnesses(args: &VerifyArgs) -> Result<(Vec<CosignatureVerifier>, usize), Usage> {
+    let mut witnesses = Vec::new();
+    for w in &args.witnesses {
+        witnesses.push(parse_witness(w).map_err(|e| format!("--witness {w}: {e}"))?);
+    }
+    let min_witnesses = args
+        .min_witnesses
+        .unwrap_or(usize::from(!witnesses.is_empty()));
+    if min_witnesses > witnesses.len() {
+        return Err(Usage(format!(
+            "--min-witnesses {min_witnesses} but only {} --witness key(s) given",
+            witnesses.len()
+        )));
+    }
+    Ok((witnesses, min_witnesses))
 }
 
 /// A witness key: a cosignature vkey (type 0x04), or a signed-note Ed25519 vkey of the same
@@ -333,7 +362,7 @@ fn parse_witness(s: &str) -> Result<CosignatureVerifier, String> {
 /// Finds the log: its tlog-tiles prefix, the truce server's base URL if there is one, and the
 /// checkpoint it serves now.
 fn locate(client: &Client, url: &Url) -> Result<(Url, Option<Url>, Vec<u8>), Usage> {
-    let dir = with_slash(url);
+    let dir = client::with_slash(url);
     let candidates: Vec<(Url, Option<Url>)> = if dir.path().ends_with("/log/") {
         vec![(dir.clone(), dir.join("..").ok())]
     } else {
@@ -341,42 +370,15 @@ fn locate(client: &Client, url: &Url) -> Result<(Url, Option<Url>, Vec<u8>), Usa
     };
     for (prefix, base) in candidates {
         let at = prefix.join(CHECKPOINT_PATH)?;
-        if let Some(bytes) = http_get(client, &at, max_response_bytes(CHECKPOINT_PATH))? {
+        if let Some(bytes) = get_log_resource(client, &at, max_response_bytes(CHECKPOINT_PATH))
+            .map_err(|f| f.message)?
+        {
             return Ok((prefix, base, bytes));
         }
     }
     Err(Usage(format!(
         "{url}: no log checkpoint found (neither {url}/log/checkpoint nor {url}/checkpoint exists)"
     )))
-}
-
-fn with_slash(url: &Url) -> Url {
-    let mut u = url.clone();
-    if !u.path().ends_with('/') {
-        let p = format!("{}/", u.path());
-        u.set_path(&p);
-    }
-    u.set_query(None);
-    u.set_fragment(None);
-    u
-}
-
-/// `GET /v1/log/vkeys`: the origin and the log key the server publishes.
-fn fetch_vkeys(client: &Client, base: &Url) -> Result<(Url, String, VerifierKey), Usage> {
-    let url = base.join("v1/log/vkeys")?;
-    let body = http_get(client, &url, MAX_VKEYS_BYTES)?
-        .ok_or_else(|| format!("{url} not found: pass --vkey"))?;
-    if body.len() > MAX_VKEYS_BYTES {
-        return Err(Usage(format!(
-            "{url}: answer larger than {MAX_VKEYS_BYTES} bytes"
-        )));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
-    let (Some(origin), Some(log)) = (v["origin"].as_str(), v["log"].as_str()) else {
-        return Err(Usage(format!("{url}: no \"origin\" and \"log\" strings")));
-    };
-    let key = VerifierKey::parse(log).map_err(|e| format!("{url}: log key: {e}"))?;
-    Ok((url, origin.to_string(), key))
 }
 
 /// The log over HTTP; the checkpoint fetched while locating the log is served once, so the
@@ -395,50 +397,8 @@ impl Fetch for HttpLog {
             return Ok(Some(bytes));
         }
         let url = self.prefix.join(path).map_err(|e| format!("{path}: {e}"))?;
-        http_get(&self.client, &url, max_response_bytes(path)).map_err(|Usage(why)| why)
+        get_log_resource(&self.client, &url, max_response_bytes(path)).map_err(|f| f.message)
     }
-}
-
-/// GET `url`: `None` on 404; at most `max + 1` bytes of the body (so the caller sees that it
-/// was too long).
-fn http_get(client: &Client, url: &Url, max: usize) -> Result<Option<Vec<u8>>, Usage> {
-    let resp = client
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT_ENCODING, "identity")
-        .send()
-        .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?;
-    let status = resp.status();
-    if status == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
-    }
-    if !status.is_success() {
-        let mut detail = String::new();
-        let _ = resp.take(512).read_to_string(&mut detail);
-        // The server's words end up on a terminal: no control characters.
-        let detail: String = detail
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let detail = detail.trim();
-        return Err(Usage(if detail.is_empty() {
-            format!("GET {url}: HTTP {status}")
-        } else {
-            format!("GET {url}: HTTP {status}: {detail}")
-        }));
-    }
-    if let Some(enc) = resp.headers().get(reqwest::header::CONTENT_ENCODING)
-        && enc.as_bytes() != b"identity"
-    {
-        return Err(Usage(format!(
-            "GET {url}: the response is compressed ({}), which is not supported",
-            String::from_utf8_lossy(enc.as_bytes())
-        )));
-    }
-    let mut body = Vec::new();
-    resp.take(max as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("GET {url}: reading the body: {}", error_chain(&e)))?;
-    Ok(Some(body))
 }
 
 /// `$XDG_STATE_HOME/truce/<origin>.json`, `$HOME/.local/state/truce/<origin>.json`, or
@@ -488,46 +448,18 @@ fn load_state(path: &Path) -> Result<Option<AuditState>, Usage> {
     Ok(Some(state))
 }
 
-/// Writes the state atomically: a temporary file next to it, fsync, rename over, fsync the
-/// directory. Readers (and a crash) see the old state or the new one, never a mix.
+/// Writes the state atomically and durably ([`durable::replace`]): readers (and a crash) see the
+/// old state or the new one, never a mix.
 fn save_state(path: &Path, state: &AuditState) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the state path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
     let mut json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return written;
-    }
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    Ok(())
+    durable::replace(path, &json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn state_file_names() {
@@ -561,16 +493,5 @@ mod tests {
         assert_eq!(load_state(&dir.path().join("none.json")).unwrap(), None);
         fs::write(dir.path().join("bad.json"), "{").unwrap();
         assert!(load_state(&dir.path().join("bad.json")).is_err());
-    }
-
-    #[test]
-    fn urls_end_in_a_slash() {
-        let u = Url::parse("http://h:1/a/log?x#y").unwrap();
-        assert_eq!(with_slash(&u).as_str(), "http://h:1/a/log/");
-        let u = Url::parse("http://h:1").unwrap();
-        assert_eq!(
-            with_slash(&u).join("log/").unwrap().as_str(),
-            "http://h:1/log/"
-        );
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
+use truce_log::durable::{self, Access};
 use truce_model::agreement::{self, DirResolver};
 use truce_model::keys::PrivateKey;
 use truce_server::datadir::DataDir;
@@ -30,10 +31,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod witness_cmd;
 
+mod client;
 mod import;
 mod key_cmd;
 mod log_verify;
 mod submit;
+mod text;
 
 #[derive(Parser)]
 #[command(
@@ -170,21 +173,14 @@ fn init(args: InitArgs) -> Result<()> {
 
 fn key_generate(name: &str, out: &Path) -> Result<()> {
     let key = PrivateKey::generate(name)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(out).with_context(|| {
-        format!(
-            "creating {} (existing key files are never overwritten)",
-            out.display()
-        )
-    })?;
-    f.write_all((key.encode() + "\n").as_bytes())?;
-    f.sync_all()?;
+    durable::create_new(out, (key.encode() + "\n").as_bytes(), Access::Private).with_context(
+        || {
+            format!(
+                "creating {} (existing key files are never overwritten)",
+                out.display()
+            )
+        },
+    )?;
     out!("{}", key.verifier());
     Ok(())
 }
