@@ -35,6 +35,7 @@ mod client;
 mod import;
 mod key_cmd;
 mod log_verify;
+mod replay;
 mod submit;
 mod text;
 
@@ -70,6 +71,9 @@ enum Command {
     Log(log_verify::LogCommand),
     /// Run a witness (C2SP tlog-witness) that cosigns consistent checkpoints of trusted logs.
     Witness(witness_cmd::WitnessArgs),
+    /// Rebuild the derived state from the log alone and print its digest (compare with a
+    /// server's `GET /v1/state`).
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args)]
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         Command::Import(args) => Ok(import::run(args)),
         Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
         Command::Witness(args) => witness_cmd::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => replay::run(args),
         Command::Log(cmd) => Ok(log_verify::run(cmd)),
     };
     match result {

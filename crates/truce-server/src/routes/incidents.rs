@@ -1,0 +1,414 @@
+//! `GET /v1/incidents` and `GET /v1/incidents/{id}`: what the observations add up to (DESIGN §6),
+//! with status, members, decisions and disputes.
+//!
+//! Incidents live in the engine's state, derived from the log; every field here can be recomputed
+//! by `truce replay`. The detail view lists each member and ruling with its log index, so a party
+//! can fetch the entry's receipt (`GET /v1/entries/{id}`) and check every link against the log.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, rfc3339};
+use truce_model::taxonomy::{EventType, Family};
+
+use crate::app::AppState;
+use crate::problem::Problem;
+use crate::query::Params;
+use crate::routes::observations::{EventLocation, geojson_response, wants_geojson};
+
+/// The parameters `GET /v1/incidents` accepts (documentation; parsed strictly by [`Params`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentFilter {
+    /// RFC 3339: only incidents whose window ends at or after this time.
+    pub from: Option<String>,
+    /// RFC 3339: only incidents whose window starts at or before this time.
+    pub to: Option<String>,
+    /// `minLon,minLat,maxLon,maxLat` in degrees (inclusive): only incidents located inside.
+    pub bbox: Option<String>,
+    /// Statuses, comma-separated: `reported`, `corroborated`, `disputed`, `verified`, `rejected`.
+    pub status: Option<String>,
+    /// Event types or families of any member, comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// Agreement id.
+    pub agreement: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    pub cursor: Option<String>,
+}
+
+const PARAMETERS: [&str; 8] = [
+    "from", "to", "bbox", "status", "type", "agreement", "limit", "cursor",
+];
+
+/// An incident's time window.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Window {
+    /// When the incident began: the earliest member's `observed.from`.
+    pub from: String,
+    /// The latest member's `observed.to`.
+    pub to: String,
+}
+
+/// Members of one affiliation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AffiliationCount {
+    pub affiliation: String,
+    /// Members reported by keys of this affiliation.
+    pub members: u32,
+    /// Sum of their `count`.
+    pub count: u64,
+}
+
+/// One incident.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentItem {
+    /// The id of its earliest member (lowest log index).
+    pub id: String,
+    /// Log index of that member.
+    pub index: u64,
+    /// `reported`, `corroborated`, `disputed`, `verified` or `rejected`.
+    pub status: String,
+    /// The largest per-affiliation sum of the members' `count`.
+    pub count: u64,
+    pub window: Window,
+    /// The member with the smallest radius locates the incident.
+    pub location: EventLocation,
+    pub agreement: String,
+    /// Member observation ids, in log order.
+    pub members: Vec<String>,
+    /// Per-affiliation members and counts, by affiliation.
+    pub affiliations: Vec<AffiliationCount>,
+    /// The event family all members share (a list, as the contract names it).
+    pub families: Vec<String>,
+    /// Event types of the members.
+    pub types: Vec<String>,
+    /// The keys that reported it.
+    pub sources: Vec<String>,
+    /// Ids of incidents merged into this one; they still name it.
+    pub absorbed: Vec<String>,
+    /// Number of decisions and disputes filed (details at `GET /v1/incidents/{id}`).
+    pub decisions: usize,
+    pub disputes: usize,
+}
+
+/// A page of incidents.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentList {
+    pub items: Vec<IncidentItem>,
+    /// Cursor for the next page, or null at the end.
+    pub next: Option<String>,
+}
+
+/// A member observation, with the log index of its entry (its receipt).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: String,
+    pub index: u64,
+    pub log_time: String,
+    pub signer: String,
+    pub affiliation: String,
+    /// Signed by a party's key: a claim.
+    pub claim: bool,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub count: u32,
+    pub location: EventLocation,
+    pub observed: Window,
+    /// The party the observation accuses, if any (a claim, never attribution).
+    pub alleged_party: Option<String>,
+}
+
+/// A verifier's decision.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Decision {
+    pub id: String,
+    pub index: u64,
+    pub log_time: String,
+    pub signer: String,
+    /// The incident id it named (an absorbed id after a merge).
+    pub incident: String,
+    /// `verified` or `rejected`.
+    pub status: String,
+    /// The party a confirmed attribution names.
+    pub attribution: Option<String>,
+    pub reason: String,
+}
+
+/// A party's dispute.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Dispute {
+    pub id: String,
+    pub index: u64,
+    pub log_time: String,
+    pub signer: String,
+    pub party: String,
+    pub incident: String,
+    pub reason: String,
+}
+
+/// One incident with its evidence.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentDetail {
+    #[serde(flatten)]
+    pub incident: IncidentItem,
+    pub member_observations: Vec<Member>,
+    pub decision_entries: Vec<Decision>,
+    pub dispute_entries: Vec<Dispute>,
+}
+
+fn item(v: &IncidentView<'_>) -> IncidentItem {
+    let i = v.incident;
+    IncidentItem {
+        id: v.id.to_string(),
+        index: v.index,
+        status: v.status.as_str().to_string(),
+        count: i.count(),
+        window: Window {
+            from: rfc3339(i.from_ms),
+            to: rfc3339(i.to_ms),
+        },
+        location: EventLocation {
+            lat: v.location.lat,
+            lon: v.location.lon,
+            radius_m: v.location.radius_m,
+        },
+        agreement: i.agreement.to_string(),
+        members: v.members.iter().map(|m| m.id.to_string()).collect(),
+        affiliations: i
+            .affiliations
+            .iter()
+            .map(|a| AffiliationCount {
+                affiliation: a.affiliation.to_string(),
+                members: a.members,
+                count: a.count,
+            })
+            .collect(),
+        families: vec![i.family.as_str().to_string()],
+        types: v
+            .event_types()
+            .into_iter()
+            .map(|t| t.as_str().to_string())
+            .collect(),
+        sources: v.sources().into_iter().map(str::to_string).collect(),
+        absorbed: v.absorbed.iter().map(|s| s.to_string()).collect(),
+        decisions: i.decisions.len(),
+        disputes: i.disputes.len(),
+    }
+}
+
+fn detail(v: &IncidentView<'_>) -> IncidentDetail {
+    let i = v.incident;
+    IncidentDetail {
+        incident: item(v),
+        member_observations: v
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.to_string(),
+                index: m.index,
+                log_time: rfc3339(m.time_ms),
+                signer: m.signer.to_string(),
+                affiliation: m.affiliation.to_string(),
+                claim: m.claim,
+                event_type: m.event_type.as_str().to_string(),
+                count: m.count,
+                location: EventLocation {
+                    lat: m.point.lat,
+                    lon: m.point.lon,
+                    radius_m: m.point.radius_m,
+                },
+                observed: Window {
+                    from: rfc3339(m.from_ms),
+                    to: rfc3339(m.to_ms),
+                },
+                alleged_party: m.alleged_party.as_deref().map(str::to_string),
+            })
+            .collect(),
+        decision_entries: i
+            .decisions
+            .iter()
+            .map(|d| Decision {
+                id: d.id.to_string(),
+                index: d.index,
+                log_time: rfc3339(d.time_ms),
+                signer: d.signer.to_string(),
+                incident: d.incident.to_string(),
+                status: d.ruling.as_str().to_string(),
+                attribution: d.attribution.as_deref().map(str::to_string),
+                reason: d.reason.to_string(),
+            })
+            .collect(),
+        dispute_entries: i
+            .disputes
+            .iter()
+            .map(|d| Dispute {
+                id: d.id.to_string(),
+                index: d.index,
+                log_time: rfc3339(d.time_ms),
+                signer: d.signer.to_string(),
+                party: d.party.to_string(),
+                incident: d.incident.to_string(),
+                reason: d.reason.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// Parses the request's parameters into an engine query.
+fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
+    let mut p = Params::parse(raw, &PARAMETERS, "/v1/incidents");
+    let mut q = IncidentQuery::new(p.limit());
+    q.from_ms = p.time("from");
+    q.to_ms = p.time("to");
+    if let (Some(f), Some(t)) = (q.from_ms, q.to_ms)
+        && f > t
+    {
+        p.error("to", "is before from");
+    }
+    q.bbox = p.bbox().map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
+    for name in p.many("status", true) {
+        match IncidentStatus::from_name(&name) {
+            Some(s) => q.statuses.push(s),
+            None => p.error(
+                "status",
+                format!(
+                    "{:?} is not a status (reported, corroborated, disputed, verified, rejected)",
+                    name.chars().take(64).collect::<String>()
+                ),
+            ),
+        }
+    }
+    q.statuses.sort_unstable();
+    q.statuses.dedup();
+    for name in p.many("type", true) {
+        if let Ok(t) = name.parse::<EventType>() {
+            q.types.push(t);
+        } else if let Ok(f) = name.parse::<Family>() {
+            q.types
+                .extend(EventType::ALL.iter().filter(|t| t.family() == f));
+        } else {
+            p.error(
+                "type",
+                format!(
+                    "{:?} is neither an event type nor a family",
+                    name.chars().take(64).collect::<String>()
+                ),
+            );
+        }
+    }
+    q.types.sort_unstable();
+    q.types.dedup();
+    q.agreement = p.one("agreement");
+    if let Some(c) = p.one("cursor") {
+        match c.parse::<u64>() {
+            Ok(n) => q.after = Some(n),
+            Err(_) => p.error(
+                "cursor",
+                "not a cursor of this endpoint (use the `next` value of the previous page)",
+            ),
+        }
+    }
+    p.finish().map_err(Problem::bad_query)?;
+    Ok(q)
+}
+
+/// List incidents: filtered by window, box, status, event type and agreement; in the order of
+/// their ids' log indexes; `limit` per page and `next` as the cursor of the following page. With
+/// `Accept: application/geo+json` the answer is a FeatureCollection (one Point per incident at its
+/// location, `next` as a foreign member).
+#[utoipa::path(
+    get,
+    path = "/v1/incidents",
+    tag = "incidents",
+    params(IncidentFilter),
+    responses(
+        (status = 200, description = "A page of incidents (a FeatureCollection with `Accept: application/geo+json`)", content(
+            (IncidentList = "application/json"),
+            (Object = "application/geo+json"),
+        )),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_incidents(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let q = query(raw.as_deref())?;
+    let (items, next) = {
+        let state = app.read()?;
+        let page = state.query_incidents(&q);
+        let items: Vec<IncidentItem> = page.items.iter().map(item).collect();
+        (items, page.next.map(|n| n.to_string()))
+    };
+    if wants_geojson(&headers) {
+        let features = items
+            .into_iter()
+            .map(|i| {
+                let (lon, lat) = (i.location.lon, i.location.lat);
+                let id = i.id.clone();
+                serde_json::json!({
+                    "type": "Feature",
+                    "id": id,
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    "properties": i,
+                })
+            })
+            .collect();
+        return Ok(geojson_response(features, next));
+    }
+    Ok(Json(IncidentList { items, next }).into_response())
+}
+
+/// One incident with its member observations (each with its log index), decisions and disputes.
+/// An id that a merge absorbed answers with the merged incident, whose `id` differs.
+#[utoipa::path(
+    get,
+    path = "/v1/incidents/{id}",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 404, description = "No incident has this id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_incident(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDetail>, Problem> {
+    let state = app.read()?;
+    match state.incident(&id) {
+        Some(v) => Ok(Json(detail(&v))),
+        None => Err(Problem::not_found(format!(
+            "no incident has the id {:?}",
+            id.chars().take(128).collect::<String>()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_types_parse_and_bad_values_are_named() {
+        let q = query(Some("status=verified,reported&type=fire&limit=5&cursor=9")).unwrap();
+        assert_eq!(
+            q.statuses,
+            [IncidentStatus::Reported, IncidentStatus::Verified]
+        );
+        assert_eq!(q.types.len(), 10);
+        assert_eq!((q.limit, q.after), (5, Some(9)));
+        let e = query(Some("status=open&type=boom&party=UA")).unwrap_err();
+        assert_eq!(e.status, 400);
+        for want in ["status: \"open\" is not a status", "type: \"boom\"", "\"party\""] {
+            assert!(e.detail.contains(want), "{want}: {}", e.detail);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! `truce replay`: rebuild every derived finding from the log alone and print the state digest,
+//! to compare with a server's `GET /v1/state` (DESIGN §2).
+//!
+//! - `--data DIR` reads a data directory's store (the server must not be running on it, or read
+//!   it from a copy). It runs the server's own start-up replay: every leaf hash, stored tree hash
+//!   and the latest checkpoint signature are checked, and every entry is admitted again,
+//!   signatures included.
+//! - `--log URL` reads a running log over HTTP, as any party can: the checkpoint (its signature
+//!   checked with the log key, pinned with `--vkey` or taken from `/v1/log/vkeys`), every entry
+//!   bundle, from which the Merkle tree is recomputed and compared with the signed root, and the
+//!   blobs the agreements reference (each checked against its sha256). Every entry is admitted
+//!   again, signatures included, by the same engine the server runs. If the server's own
+//!   `/v1/state` is for the same size, the two digests are compared (exit 1 if they differ).
+//!
+//! Both print `{"size", "digest", "sections"}` (with `--json`, as one JSON object).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Url;
+use reqwest::blocking::Client;
+use sha2::{Digest as _, Sha256};
+use truce_engine::{State, StateDigest};
+use truce_log::checkpoint::open_checkpoint;
+use truce_log::leaf::{self, Leaf};
+use truce_log::merkle::Frontier;
+use truce_log::tile::{TileLevel, TileRef};
+use truce_model::agreement::MapResolver;
+use truce_model::dsse::Envelope;
+use truce_model::keys::VerifierKey;
+
+use crate::client::{self, LogKey};
+
+/// Arguments of `truce replay`.
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "source")]
+pub struct ReplayArgs {
+    /// A data directory to replay (its store is opened; stop the server first, or copy it).
+    #[arg(long, group = "source")]
+    data: Option<PathBuf>,
+    /// The URL of a truce server whose log to replay over HTTP.
+    #[arg(long, group = "source")]
+    log: Option<String>,
+    /// Pin the log's verifier key (with `--log`; default: the key the server publishes).
+    #[arg(long, requires = "log")]
+    vkey: Option<String>,
+    /// Pin the operator's verifier key (with `--log`; default: the key the server publishes).
+    #[arg(long, requires = "log")]
+    operator: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `truce replay`.
+pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let (digest, server) = match (&args.data, &args.log) {
+        (Some(dir), _) => (replay_data(dir)?, None),
+        (None, Some(url)) => replay_log(url, &args)?,
+        (None, None) => bail!("give --data DIR or --log URL"),
+    };
+    print(&digest, args.json);
+    if let Some(server) = server {
+        match server {
+            Compared::Same => eprintln!("the server's /v1/state at this size has the same digest"),
+            Compared::OtherSize(n) => eprintln!(
+                "the server's /v1/state is for size {n} (the log grew meanwhile): not compared"
+            ),
+            Compared::Unavailable(why) => eprintln!("the server's /v1/state: {why}"),
+            Compared::Different(d) => {
+                eprintln!(
+                    "MISMATCH: the server's /v1/state at size {} has digest {d}; the log replays to {}",
+                    digest.size, digest.digest
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(d: &StateDigest, json: bool) {
+    let sections: serde_json::Map<String, serde_json::Value> = d
+        .sections
+        .iter()
+        .map(|(n, h)| (n.to_string(), serde_json::Value::from(h.as_str())))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"size": d.size, "digest": d.digest, "sections": sections})
+        );
+    } else {
+        println!("size:   {}", d.size);
+        println!("digest: {}", d.digest);
+        for (n, h) in &d.sections {
+            println!("  {n:<13} {h}");
+        }
+    }
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("replaying {bar:40} {pos}/{len} entries ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// `--data DIR`: the server's start-up replay, without starting a server.
+fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
+    let dir = truce_server::datadir::DataDir::open(dir)
+        .with_context(|| format!("opening the data directory {}", dir.display()))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let store = truce_store_sqlite::SqliteStore::open(&dir.store_path())
+            .await
+            .with_context(|| format!("opening {}", dir.store_path().display()))?;
+        let bar = progress_bar(0);
+        let log_vkey = dir.log_key.verifier();
+        let replayed = truce_server::app::replay(
+            &store,
+            dir.operator_key.verifier(),
+            Some((dir.config.origin.as_str(), &log_vkey)),
+            |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+        )
+        .await
+        .context("replaying the log")?;
+        bar.finish_and_clear();
+        Ok(replayed.state.digest())
+    })
+}
+
+/// How the server's own digest compares.
+enum Compared {
+    Same,
+    Different(String),
+    OtherSize(u64),
+    Unavailable(String),
+}
+
+/// `--log URL`: the tiles, checked against the signed checkpoint, replayed by the engine.
+fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Compared>)> {
+    let http = client::http_client("replay", None).map_err(|e| anyhow!(e))?;
+    let base = client::base_url(server).map_err(|f| anyhow!(f.message))?;
+    let (log_key, operator) = keys(&http, &base, args)?;
+    let note = fetch(&http, &base, "log/checkpoint", truce_log::audit::max_response_bytes("checkpoint"))?
+        .ok_or_else(|| anyhow!("{base}log/checkpoint: not found"))?;
+    let checkpoint = open_checkpoint(&note, &log_key.origin, &log_key.key)
+        .context("the log's checkpoint does not verify")?;
+    let size = checkpoint.size;
+    let bar = progress_bar(size);
+    let mut state = State::new(operator);
+    let mut frontier = Frontier::new();
+    let mut blobs = BlobCache::default();
+    let bundles = size.div_ceil(256);
+    for n in 0..bundles {
+        let width = (size - n * 256).min(256) as u16;
+        let tile = TileRef::new(TileLevel::Entries, n, width)
+            .map_err(|e| anyhow!("entry bundle {n}: {e}"))?;
+        let leaves = client::fetch_entry_bundle(&http, &base, &tile, None)
+            .map_err(|e| anyhow!("{e:?}"))?;
+        for bytes in leaves {
+            let index = state.size();
+            frontier
+                .push(leaf::leaf_hash(&bytes))
+                .map_err(|e| anyhow!("entry {index}: {e}"))?;
+            let l = Leaf::decode(&bytes).map_err(|e| anyhow!("entry {index}: {e}"))?;
+            let resolver = blobs.for_envelope(&http, &base, &l.envelope)?;
+            let admitted = state
+                .admit(&l.envelope, l.time_ms, &resolver)
+                .map_err(|r| anyhow!("entry {index} is not admissible: {r}"))?;
+            state.apply(admitted, index, l.time_ms);
+        }
+        bar.set_position(state.size());
+    }
+    bar.finish_and_clear();
+    if state.size() != size || frontier.root() != checkpoint.root {
+        bail!(
+            "the entry bundles (size {}) do not hash to the checkpoint's root (size {size})",
+            state.size()
+        );
+    }
+    let digest = state.digest();
+    let compared = compare(&http, &base, &digest);
+    Ok((digest, Some(compared)))
+}
+
+/// The log key (pinned or published) and the operator key (pinned or published).
+fn keys(http: &Client, base: &Url, args: &ReplayArgs) -> Result<(LogKey, VerifierKey)> {
+    let published = client::get_json(http, base, "v1/log/vkeys").map_err(|e| anyhow!(e));
+    let log_key = match &args.vkey {
+        Some(v) => LogKey::pinned(client::parse_vkey("--vkey", v).map_err(|e| anyhow!(e))?),
+        None => LogKey::published(http, base).map_err(|e| anyhow!(e))?.1,
+    };
+    let operator = match &args.operator {
+        Some(v) => client::parse_vkey("--operator", v).map_err(|e| anyhow!(e))?,
+        None => {
+            let v = published?;
+            let text = v["operator"]
+                .as_str()
+                .ok_or_else(|| anyhow!("/v1/log/vkeys has no \"operator\" key: pass --operator"))?;
+            client::parse_vkey("operator", text).map_err(|e| anyhow!(e))?
+        }
+    };
+    Ok((log_key, operator))
+}
+
+fn fetch(http: &Client, base: &Url, path: &str, max: usize) -> Result<Option<Vec<u8>>> {
+    let url = client::join(base, path).map_err(|f| anyhow!(f.message))?;
+    crate::client::get_log_resource(http, &url, max).map_err(|e| anyhow!(e.message))
+}
+
+/// Blobs fetched so far, by sha256 (each checked against its hash).
+#[derive(Default)]
+struct BlobCache(BTreeMap<String, Arc<Vec<u8>>>);
+
+impl BlobCache {
+    /// The files an `agreement` envelope lists, fetched from `GET /v1/blobs/{sha256}`.
+    fn for_envelope(&mut self, http: &Client, base: &Url, env: &Envelope) -> Result<MapResolver> {
+        let mut files = BTreeMap::new();
+        if env.kind().ok() != Some("agreement") {
+            return Ok(MapResolver(files));
+        }
+        let Ok((_, obj)) = env.payload_object() else {
+            return Ok(MapResolver(files));
+        };
+        let Some(listed) = obj.get("blobs").and_then(|b| b.as_object()) else {
+            return Ok(MapResolver(files));
+        };
+        for (path, sha) in listed {
+            let Some(sha) = sha.as_str().filter(|s| truce_model::entry::is_sha256_hex(s)) else {
+                continue;
+            };
+            if !self.0.contains_key(sha) {
+                let Some(bytes) = fetch(http, base, &format!("v1/blobs/{sha}"), 32 << 20)? else {
+                    continue;
+                };
+                if crate::text::hex(&Sha256::digest(&bytes)) != sha {
+                    bail!("blob {sha} ({path}) served by the log does not have that sha256");
+                }
+                self.0.insert(sha.to_string(), Arc::new(bytes));
+            }
+            files.insert(path.clone(), self.0[sha].as_ref().clone());
+        }
+        Ok(MapResolver(files))
+    }
+}
+
+fn compare(http: &Client, base: &Url, d: &StateDigest) -> Compared {
+    match client::get_json(http, base, "v1/state") {
+        Err(e) => Compared::Unavailable(e),
+        Ok(v) => match (v["size"].as_u64(), v["digest"].as_str()) {
+            (Some(n), _) if n != d.size => Compared::OtherSize(n),
+            (Some(_), Some(h)) if h == d.digest => Compared::Same,
+            (Some(_), Some(h)) => Compared::Different(h.to_string()),
+            _ => Compared::Unavailable("no \"size\" and \"digest\" in the answer".into()),
+        },
+    }
+}
