@@ -10,9 +10,7 @@
 //!
 //! Every line ends in `\n`. The parser is strict — exactly one spelling of each number and hash,
 //! and a bounded size ([`MAX_BODY_BYTES`]) — and it does not trust anything it returns: the
-//! checkpoint's signatures and the proof are checked by the witness ([`super::service`]).
-
-use std::fmt;
+//! checkpoint's signatures and the proof are checked by the witness ([`crate::service`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -41,61 +39,41 @@ pub struct AddCheckpointRequest {
 }
 
 /// Why a request body was refused (always a 400 Bad Request, or 413 for [`Self::TooLarge`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
     /// The body is longer than [`MAX_BODY_BYTES`].
+    #[error("request body of {len} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")]
     TooLarge { len: usize },
     /// The body has no first line ending in a newline.
+    #[error("the body must start with an old size line \"old <size>\" ending in a newline")]
     MissingOldLine,
     /// The first line is not `old <decimal size>`.
+    #[error(
+        "the first line must be \"old <size>\" with the size in decimal without leading zeroes, found {found:?}"
+    )]
     InvalidOldLine { found: String },
     /// Proof line `line` (1-based) is not the canonical base64 of a 32-byte hash.
+    #[error(
+        "consistency proof line {line} is not the base64 of a 32-byte hash: {found:?} \
+         (is the empty line before the checkpoint missing?)"
+    )]
     InvalidProofLine { line: usize, found: String },
     /// More than [`MAX_PROOF_LINES`] proof lines.
+    #[error("more than {MAX_PROOF_LINES} consistency proof lines")]
     TooManyProofLines,
     /// The body ends before the empty line that separates the proof from the checkpoint.
+    #[error(
+        "the body ends before the empty line that separates the consistency proof from the checkpoint"
+    )]
     MissingBlankLine,
     /// The checkpoint is not a well-formed signed note.
+    #[error("the checkpoint is not a valid signed note: {0}")]
     Note(NoteError),
     /// The note's text is not a checkpoint.
+    #[error("the note is not a checkpoint: {0}")]
     Checkpoint(CheckpointError),
 }
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestError::TooLarge { len } => write!(
-                f,
-                "request body of {len} bytes exceeds the limit of {MAX_BODY_BYTES} bytes"
-            ),
-            RequestError::MissingOldLine => write!(
-                f,
-                "the body must start with an old size line \"old <size>\" ending in a newline"
-            ),
-            RequestError::InvalidOldLine { found } => write!(
-                f,
-                "the first line must be \"old <size>\" with the size in decimal without leading zeroes, found {found:?}"
-            ),
-            RequestError::InvalidProofLine { line, found } => write!(
-                f,
-                "consistency proof line {line} is not the base64 of a 32-byte hash: {found:?} \
-                 (is the empty line before the checkpoint missing?)"
-            ),
-            RequestError::TooManyProofLines => {
-                write!(f, "more than {MAX_PROOF_LINES} consistency proof lines")
-            }
-            RequestError::MissingBlankLine => write!(
-                f,
-                "the body ends before the empty line that separates the consistency proof from the checkpoint"
-            ),
-            RequestError::Note(e) => write!(f, "the checkpoint is not a valid signed note: {e}"),
-            RequestError::Checkpoint(e) => write!(f, "the note is not a checkpoint: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RequestError {}
 
 /// Splits off the first `\n`-terminated line (without its newline).
 fn split_line(b: &[u8]) -> Option<(&[u8], &[u8])> {
