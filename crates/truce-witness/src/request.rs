@@ -14,7 +14,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use truce_log::checkpoint::{Checkpoint, CheckpointError};
+use truce_log::checkpoint::{Checkpoint, CheckpointError, parse_decimal, parse_hash};
 use truce_log::merkle::Hash;
 use truce_log::note::{Note, NoteError};
 
@@ -86,20 +86,9 @@ fn excerpt(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned()
 }
 
-/// A canonical decimal `u64`: ASCII digits, no sign, no leading zero unless it is `0`.
-fn parse_decimal(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
-        return None;
-    }
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
-
-/// The canonical standard base64 (padded) of exactly 32 bytes.
-fn parse_hash(b: &[u8]) -> Option<Hash> {
-    if b.len() != 44 {
-        return None;
-    }
-    STANDARD.decode(b).ok()?.try_into().ok()
+/// A line as text, for the C2SP number and hash parsers (which refuse anything non-ASCII).
+fn text(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
 }
 
 impl AddCheckpointRequest {
@@ -111,6 +100,7 @@ impl AddCheckpointRequest {
         let (first, mut rest) = split_line(body).ok_or(RequestError::MissingOldLine)?;
         let old_size = first
             .strip_prefix(b"old ")
+            .and_then(text)
             .and_then(parse_decimal)
             .ok_or_else(|| RequestError::InvalidOldLine {
                 found: excerpt(first),
@@ -125,10 +115,13 @@ impl AddCheckpointRequest {
             if proof.len() == MAX_PROOF_LINES {
                 return Err(RequestError::TooManyProofLines);
             }
-            let hash = parse_hash(line).ok_or_else(|| RequestError::InvalidProofLine {
-                line: proof.len() + 1,
-                found: excerpt(line),
-            })?;
+            let hash =
+                text(line)
+                    .and_then(parse_hash)
+                    .ok_or_else(|| RequestError::InvalidProofLine {
+                        line: proof.len() + 1,
+                        found: excerpt(line),
+                    })?;
             proof.push(hash);
         }
         let note = Note::parse(rest).map_err(RequestError::Note)?;
