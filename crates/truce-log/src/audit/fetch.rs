@@ -24,7 +24,7 @@ pub const MAX_TILE_BYTES: usize = TILE_WIDTH as usize * HASH_SIZE;
 pub const MAX_BUNDLE_BYTES: usize = TILE_WIDTH as usize * (2 + MAX_ENTRY_SIZE);
 
 /// The most bytes a correct log ever serves at `path` (a path under the log prefix, as
-/// [`Fetch::get`] receives it). Fetchers should stop reading beyond it; [`audit`] refuses
+/// [`Fetch::get`] receives it). Fetchers should stop reading beyond it; [`audit`](super::audit) refuses
 /// anything longer either way.
 pub fn max_response_bytes(path: &str) -> usize {
     if path == CHECKPOINT_PATH {

@@ -34,9 +34,9 @@
 //!   parsed ([`max_response_bytes`]: a checkpoint at most [`MAX_CHECKPOINT_BYTES`], a hash tile
 //!   8 KiB, an entry bundle 256 × (2 + 65,535) bytes), and parsers refuse rather than guess.
 //! - **Streaming**: memory does not grow with the log. The tree is recomputed with a
-//!   [`Frontier`] (at most 64 hashes), each tile level keeps at most the 256 hashes of its
-//!   current tile, and only `concurrency` bundles are in flight at a time. A 10M-entry log is
-//!   audited in a few megabytes.
+//!   [`Frontier`](crate::merkle::Frontier) (at most 64 hashes), each tile level keeps at most
+//!   the 256 hashes of its current tile, and only `concurrency` bundles are in flight at a time.
+//!   A 10M-entry log is audited in a few megabytes.
 //! - **Deterministic verdict**: bundles are fetched in parallel but checked in log order, so the
 //!   error reported is the first one in the log, whatever the timing.
 //! - A partial tile that is gone (logs may delete them once the full tile exists, C2SP
