@@ -2,7 +2,7 @@
 //!
 //! A party runs a witness to be sure it sees the same log as everybody else: the witness
 //! cosigns a log's checkpoint only if it is consistent with every checkpoint of that log it
-//! cosigned before (see `truce_server::witness`).
+//! cosigned before (see the `truce_witness` crate).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use truce_server::witness::dir::{WitnessDir, parse_log_arg};
-use truce_server::witness::{Witness, service};
+use truce_witness::dir::{WitnessDir, parse_log_arg};
+use truce_witness::{Witness, service};
 
 #[derive(Args)]
 pub struct WitnessArgs {

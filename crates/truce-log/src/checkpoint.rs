@@ -117,7 +117,8 @@ pub struct Checkpoint {
 }
 
 /// Parses a canonical decimal `u64`: ASCII digits only, no sign, no leading zero unless `"0"`.
-pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
+/// The one spelling of a number in the C2SP formats (checkpoints, tlog-proof, tlog-witness).
+pub fn parse_decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
     {
         return None;
@@ -125,8 +126,9 @@ pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// Decodes the canonical standard base64 of exactly 32 bytes.
-pub(crate) fn parse_hash(s: &str) -> Option<[u8; 32]> {
+/// Decodes the canonical standard base64 of exactly 32 bytes: the one spelling of a hash in the
+/// C2SP formats (checkpoints, tlog-proof, tlog-witness).
+pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
     if s.len() != 44 {
         return None;
     }

@@ -26,22 +26,24 @@
 //!   a plain signed-note key (type 0x01), so [`CosignerKey::parse`] does too (its key ID checked
 //!   as type 0x01); the key then cosigns under its type-0x04 key ID.
 //!
+//! Both are the signed-note key implementation of `truce_model::keys` at algorithm
+//! [`CosignatureV1`], wrapped: the wrappers add what only a witness does (cosign, verify a
+//! cosignature) and hide the raw Ed25519 signing, so that a witness key signs nothing but
+//! cosignature messages.
+//!
 //! Invariants: a [`CosignerKey`] or [`CosignatureVerifier`] always has a valid name and the key ID
 //! computed from it; verification is strict Ed25519 (`verify_strict`), like every other signature
 //! in truce; a cosigner only signs texts that parse as checkpoints.
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer as _};
-use truce_model::keys::{ALG_ED25519, KeyError, VerifierKey, check_name, key_id};
+use truce_model::keys::{CosignatureV1, KeyError, SigningKey, VerifierKey, VerifyingKey};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::note::{Note, NoteError, NoteSignature, NoteSigner, NoteVerifier};
 
 /// The signed-note signature type of Ed25519 `cosignature/v1`.
-pub const ALG_COSIGNATURE_V1: u8 = 0x04;
+pub const ALG_COSIGNATURE_V1: u8 = <CosignatureV1 as truce_model::keys::Algorithm>::TYPE;
 
 /// The largest timestamp a cosignature may carry (2^63 − 1).
 pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
@@ -50,50 +52,33 @@ pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 const COSIG_LEN: usize = 8 + 64;
 
 /// Why a cosigner key, a cosignature or a cosigning request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CosignatureError {
     /// The name, key ID or key material of a key is invalid.
+    #[error("cosigner key: {0}")]
     Key(KeyError),
     /// The text to cosign is not a checkpoint.
+    #[error("only checkpoints can be cosigned: {0}")]
     NotACheckpoint(CheckpointError),
     /// The timestamp exceeds 2^63 − 1.
+    #[error("cosignature timestamp {0} exceeds 2^63-1")]
     TimestampOutOfRange(u64),
     /// The signature line is for another key (name or key ID differ).
+    #[error("the signature is by {name}+{key_id:08x}, not by this cosigner")]
     WrongKey { name: String, key_id: u32 },
     /// The signature is not 8 + 64 bytes.
+    #[error(
+        "a cosignature is {COSIG_LEN} bytes after the key ID (timestamp and Ed25519 signature), not {0}"
+    )]
     WrongLength(usize),
     /// The signature does not verify.
+    #[error("the cosignature does not verify")]
     BadSignature,
     /// The note holding the cosignatures is malformed or has an invalid known signature.
+    #[error("cosigned note: {0}")]
     Note(NoteError),
 }
-
-impl fmt::Display for CosignatureError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CosignatureError::Key(e) => write!(f, "cosigner key: {e}"),
-            CosignatureError::NotACheckpoint(e) => {
-                write!(f, "only checkpoints can be cosigned: {e}")
-            }
-            CosignatureError::TimestampOutOfRange(t) => {
-                write!(f, "cosignature timestamp {t} exceeds 2^63-1")
-            }
-            CosignatureError::WrongKey { name, key_id } => write!(
-                f,
-                "the signature is by {name}+{key_id:08x}, not by this cosigner"
-            ),
-            CosignatureError::WrongLength(n) => write!(
-                f,
-                "a cosignature is {COSIG_LEN} bytes after the key ID (timestamp and Ed25519 signature), not {n}"
-            ),
-            CosignatureError::BadSignature => write!(f, "the cosignature does not verify"),
-            CosignatureError::Note(e) => write!(f, "cosigned note: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CosignatureError {}
 
 impl From<KeyError> for CosignatureError {
     fn from(e: KeyError) -> Self {
@@ -127,82 +112,19 @@ pub fn cosignature_timestamp(sig: &NoteSignature) -> Result<u64, CosignatureErro
     Ok(t)
 }
 
-fn parse_parts<'a>(s: &'a str, what: &'static str) -> Result<(&'a str, u32, Vec<u8>), KeyError> {
-    let mut parts = s.splitn(3, '+');
-    let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(KeyError::Malformed(what));
-    };
-    check_name(name)?;
-    if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(KeyError::InvalidKeyId(id.chars().take(16).collect()));
-    }
-    let id = u32::from_str_radix(id, 16).map_err(|_| KeyError::InvalidKeyId(id.into()))?;
-    let raw = STANDARD
-        .decode(material)
-        .map_err(|_| KeyError::InvalidKeyMaterial("not standard base64"))?;
-    Ok((name, id, raw))
-}
-
-fn split_material(raw: &[u8]) -> Result<(u8, [u8; 32]), KeyError> {
-    let Some((&alg, rest)) = raw.split_first() else {
-        return Err(KeyError::InvalidKeyMaterial("empty"));
-    };
-    let bytes: [u8; 32] = rest.try_into().map_err(|_| {
-        KeyError::InvalidKeyMaterial("an Ed25519 key is 32 bytes after the type byte")
-    })?;
-    Ok((alg, bytes))
-}
-
-fn encode_material(bytes: &[u8; 32]) -> String {
-    let mut raw = Vec::with_capacity(33);
-    raw.push(ALG_COSIGNATURE_V1);
-    raw.extend_from_slice(bytes);
-    STANDARD.encode(raw)
-}
-
-fn mismatch(stated: u32, computed: u32) -> KeyError {
-    KeyError::KeyIdMismatch {
-        stated: format!("{stated:08x}"),
-        computed: format!("{computed:08x}"),
-    }
-}
-
-/// A witness's public key, for checking its cosignatures.
+/// A witness's public key, for checking its cosignatures: a verifier key of type `0x04`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CosignatureVerifier {
-    name: String,
-    id: u32,
-    key: ed25519_dalek::VerifyingKey,
-}
+pub struct CosignatureVerifier(VerifyingKey<CosignatureV1>);
 
 impl CosignatureVerifier {
     /// Parses `<name>+<key ID>+<base64(0x04 || public key)>`, checking name, key ID and point.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let (name, stated, raw) = parse_parts(s, "a cosigner key is <name>+<keyid>+<base64 key>")?;
-        let (alg, bytes) = split_material(&raw)?;
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(KeyError::UnsupportedAlgorithm(alg));
-        }
-        let v = Self::from_public_key(name, bytes)?;
-        if v.id != stated {
-            return Err(mismatch(stated, v.id));
-        }
-        Ok(v)
+        VerifyingKey::parse(s).map(CosignatureVerifier)
     }
 
     /// The verifier for a name and raw Ed25519 public key.
     pub fn from_public_key(name: &str, public_key: [u8; 32]) -> Result<Self, KeyError> {
-        check_name(name)?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&public_key)
-            .map_err(|_| KeyError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(KeyError::InvalidPublicKey);
-        }
-        Ok(CosignatureVerifier {
-            name: name.to_string(),
-            id: key_id(name, ALG_COSIGNATURE_V1, &public_key),
-            key,
-        })
+        VerifyingKey::from_public_key(name, public_key).map(CosignatureVerifier)
     }
 
     /// The cosignature verifier for the same name and Ed25519 key as a signed-note (type 0x01)
@@ -213,17 +135,17 @@ impl CosignatureVerifier {
 
     /// The witness name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The type-0x04 key ID.
     pub fn key_id(&self) -> u32 {
-        self.id
+        self.0.id()
     }
 
     /// The raw public key.
     pub fn public_key(&self) -> [u8; 32] {
-        self.key.to_bytes()
+        self.0.public_key()
     }
 
     /// Verifies one cosignature line over a checkpoint text and returns its timestamp.
@@ -232,7 +154,7 @@ impl CosignatureVerifier {
         checkpoint_text: &str,
         sig: &NoteSignature,
     ) -> Result<u64, CosignatureError> {
-        if sig.name != self.name || sig.key_id != self.id {
+        if sig.name != self.name() || sig.key_id != self.key_id() {
             return Err(CosignatureError::WrongKey {
                 name: sig.name.clone(),
                 key_id: sig.key_id,
@@ -252,9 +174,8 @@ impl CosignatureVerifier {
         if t > MAX_TIMESTAMP {
             return Err(CosignatureError::TimestampOutOfRange(t));
         }
-        let ed = Signature::from_slice(ed).map_err(|_| CosignatureError::BadSignature)?;
-        self.key
-            .verify_strict(&message(text, t), &ed)
+        self.0
+            .verify(&message(text, t), ed)
             .map_err(|_| CosignatureError::BadSignature)?;
         Ok(t)
     }
@@ -262,10 +183,10 @@ impl CosignatureVerifier {
 
 impl NoteVerifier for CosignatureVerifier {
     fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
     fn key_id(&self) -> u32 {
-        self.id
+        self.0.id()
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         self.check(msg, sig).is_ok()
@@ -274,99 +195,53 @@ impl NoteVerifier for CosignatureVerifier {
 
 impl fmt::Display for CosignatureVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}+{:08x}+{}",
-            self.name,
-            self.id,
-            encode_material(&self.key.to_bytes())
-        )
+        self.0.fmt(f)
     }
 }
 
 truce_model::key_text_impls!(CosignatureVerifier);
 
-/// A witness's private key. `Debug` never shows the seed.
+/// A witness's private key: a signing key of type `0x04` that signs nothing but cosignatures.
+/// `Debug` never shows the seed.
 #[derive(Clone)]
-pub struct CosignerKey {
-    name: String,
-    id: u32,
-    key: ed25519_dalek::SigningKey,
-}
+pub struct CosignerKey(SigningKey<CosignatureV1>);
 
 impl CosignerKey {
     /// A fresh key from the operating system's random source.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| KeyError::Randomness(e.to_string()))?;
-        Self::from_seed(name, seed)
+        SigningKey::generate(name).map(CosignerKey)
     }
 
     /// The key with this RFC 8032 seed.
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Self, KeyError> {
-        check_name(name)?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes());
-        Ok(CosignerKey {
-            name: name.to_string(),
-            id,
-            key,
-        })
+        SigningKey::from_seed(name, seed).map(CosignerKey)
     }
 
     /// Parses `PRIVATE+KEY+<name>+<key ID>+<base64(0x04 || seed)>` (surrounding whitespace, such
     /// as a file's final newline, is ignored). A signed-note Ed25519 private key (type 0x01, key
     /// ID of type 0x01) is accepted too, for keys made with Go's `note.GenerateKey`.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let Some(rest) = s.trim().strip_prefix("PRIVATE+KEY+") else {
-            return Err(KeyError::Malformed(
-                "a private key starts with PRIVATE+KEY+",
-            ));
-        };
-        let (name, stated, raw) = parse_parts(
-            rest,
-            "a cosigner private key is PRIVATE+KEY+<name>+<keyid>+<base64 seed>",
-        )?;
-        let (alg, seed) = split_material(&raw)?;
-        let key = Self::from_seed(name, seed)?;
-        let computed = match alg {
-            ALG_COSIGNATURE_V1 => key.id,
-            ALG_ED25519 => key_id(name, ALG_ED25519, key.key.verifying_key().as_bytes()),
-            other => return Err(KeyError::UnsupportedAlgorithm(other)),
-        };
-        if computed != stated {
-            return Err(mismatch(stated, computed));
-        }
-        Ok(key)
+        SigningKey::parse(s).map(CosignerKey)
     }
 
     /// The private key text, always in the type-0x04 form (no trailing newline).
     pub fn encode(&self) -> String {
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.id,
-            encode_material(&self.key.to_bytes())
-        )
+        self.0.encode()
     }
 
     /// The witness name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.0.name()
     }
 
     /// The type-0x04 key ID.
     pub fn key_id(&self) -> u32 {
-        self.id
+        self.0.id()
     }
 
     /// The matching public key.
     pub fn verifier(&self) -> CosignatureVerifier {
-        CosignatureVerifier {
-            name: self.name.clone(),
-            id: self.id,
-            key: self.key.verifying_key(),
-        }
+        CosignatureVerifier(self.0.verifier())
     }
 
     /// Cosigns a checkpoint text at `timestamp` (POSIX seconds). The text must parse as a
@@ -380,13 +255,13 @@ impl CosignerKey {
             return Err(CosignatureError::TimestampOutOfRange(timestamp));
         }
         Checkpoint::parse(checkpoint_text).map_err(CosignatureError::NotACheckpoint)?;
-        let ed = self.key.sign(&cosigned_message(checkpoint_text, timestamp));
+        let ed = self.0.sign(&cosigned_message(checkpoint_text, timestamp));
         let mut sig = Vec::with_capacity(COSIG_LEN);
         sig.extend_from_slice(&timestamp.to_be_bytes());
-        sig.extend_from_slice(&ed.to_bytes());
+        sig.extend_from_slice(&ed);
         Ok(NoteSignature {
-            name: self.name.clone(),
-            key_id: self.id,
+            name: self.name().to_string(),
+            key_id: self.key_id(),
             sig,
         })
     }
@@ -402,7 +277,7 @@ impl CosignerKey {
 
 impl fmt::Debug for CosignerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CosignerKey({}+{:08x}, seed hidden)", self.name, self.id)
+        self.0.fmt(f)
     }
 }
 
@@ -424,10 +299,10 @@ pub struct TimedCosigner<'a> {
 
 impl NoteSigner for TimedCosigner<'_> {
     fn name(&self) -> &str {
-        &self.key.name
+        self.key.name()
     }
     fn key_id(&self) -> u32 {
-        self.key.id
+        self.key.key_id()
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, NoteError> {
         let text = std::str::from_utf8(msg)
@@ -527,12 +402,12 @@ mod tests {
     fn timestamps_beyond_2_63_are_refused_even_if_signed() {
         let k = CosignerKey::from_seed("w.example/1", [3; 32]).unwrap();
         let t = MAX_TIMESTAMP + 1;
-        let ed = k.key.sign(&cosigned_message(BODY, t));
+        let ed = k.0.sign(&cosigned_message(BODY, t));
         let mut sig = t.to_be_bytes().to_vec();
-        sig.extend_from_slice(&ed.to_bytes());
+        sig.extend_from_slice(&ed);
         let line = NoteSignature {
-            name: k.name.clone(),
-            key_id: k.id,
+            name: k.name().to_string(),
+            key_id: k.key_id(),
             sig,
         };
         let v = k.verifier();
@@ -609,14 +484,17 @@ mod tests {
             }]
         );
         assert_eq!(verify_cosignatures(&note, &[]).unwrap(), []);
-        // A witness key under w1's name and ID but another key: its line fails, the note is refused.
+        // A line under w1's name and key ID made by another key: it fails, the note is refused.
         let impostor = CosignerKey::from_seed("w1", [9; 32]).unwrap();
-        let forged = CosignatureVerifier {
-            id: w1.key_id(),
-            ..impostor.verifier()
-        };
+        let mut forged = note.clone();
+        forged
+            .push_signature(NoteSignature {
+                key_id: w1.key_id(),
+                ..impostor.cosign(BODY, 100).unwrap()
+            })
+            .unwrap();
         assert!(matches!(
-            verify_cosignatures(&note, &[forged]),
+            verify_cosignatures(&forged, &[w1.verifier()]),
             Err(CosignatureError::Note(NoteError::InvalidSignature { .. }))
         ));
     }

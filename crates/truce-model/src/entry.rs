@@ -13,33 +13,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::dsse::check_id;
+pub use crate::field::{FieldError, is_sha256_hex};
 use crate::keys::VerifierKey;
 use crate::observation::Observation;
-
-/// A problem with one field of a payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// JSON pointer into the payload, e.g. `/roles/2`.
-    pub pointer: String,
-    /// What is wrong, in words.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A problem at `pointer`.
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.pointer, self.message)
-    }
-}
 
 /// The entry kinds of DESIGN §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -351,11 +327,6 @@ impl<'a> Fields<'a> {
             _ => Err(self.errors),
         }
     }
-}
-
-/// True for 64 lowercase hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn parse_key(obj: &Map<String, Value>) -> Result<KeyPayload, Vec<FieldError>> {

@@ -4,16 +4,27 @@
 //! named the way C2SP signed-note (and Go's `golang.org/x/mod/sumdb/note`) names keys, so that a key
 //! file written here loads in any signed-note implementation and vice versa:
 //!
-//! - verifier key: `<name>+<keyid: 8 hex digits>+<base64(0x01 || 32-byte public key)>`
-//! - private key:  `PRIVATE+KEY+<name>+<keyid>+<base64(0x01 || 32-byte seed)>`
-//! - keyid = the first 4 bytes, big-endian, of SHA-256(name || 0x0A || 0x01 || public key).
+//! - verifier key: `<name>+<keyid: 8 hex digits>+<base64(type || 32-byte public key)>`
+//! - private key:  `PRIVATE+KEY+<name>+<keyid>+<base64(type || 32-byte seed)>`
+//! - keyid = the first 4 bytes, big-endian, of SHA-256(name || 0x0A || type || public key).
 //!
-//! Invariants: a [`VerifierKey`] or [`PrivateKey`] value always has a valid name and a keyid that
-//! matches its key (parsing recomputes and compares it). Signatures are checked with
+//! The *type* byte names what the key signs. Two kinds of Ed25519 key exist in truce, and they
+//! differ in nothing but that byte (and so in their key IDs): signed-note keys ([`Ed25519`],
+//! `0x01`), which sign entries and checkpoints, and witness cosignature keys ([`CosignatureV1`],
+//! `0x04`, C2SP tlog-cosignature). Hence one implementation, [`SigningKey`] and [`VerifyingKey`],
+//! parameterised by an [`Algorithm`]: [`PrivateKey`] and [`VerifierKey`] are the signed-note
+//! instances, and `truce_log::cosignature` wraps the cosignature ones with what only a witness
+//! does. The algorithm is part of the type, so a witness key can never be used where a log or
+//! monitor key is expected, or the other way round.
+//!
+//! Invariants: a [`VerifyingKey`] or [`SigningKey`] value always has a valid name and a keyid that
+//! matches its key and type byte (parsing recomputes and compares it); the encodings are written
+//! in exactly one form (lowercase keyid, the key's own type byte). Signatures are checked with
 //! `verify_strict`, which refuses the malleable and small-order edge cases that plain RFC 8032
 //! verification lets through: an entry either verifies the same way everywhere or not at all.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -21,60 +32,43 @@ use ed25519_dalek::{Signature, Signer as _};
 use sha2::{Digest as _, Sha256};
 
 /// The signed-note signature type byte for Ed25519.
-pub const ALG_ED25519: u8 = 0x01;
+pub const ALG_ED25519: u8 = Ed25519::TYPE;
 
 /// The longest key name accepted, in bytes. Names are identifiers, not prose.
 pub const MAX_NAME_LEN: usize = 128;
 
 /// Why a key, key name or signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The name is empty, too long, or contains a space, `+` or a control character.
+    #[error("invalid key name: {0}")]
     InvalidName(String),
     /// The text does not have the `name+keyid+key` (or `PRIVATE+KEY+…`) shape.
+    #[error("malformed key: {0}")]
     Malformed(&'static str),
     /// The keyid is not 8 hex digits.
+    #[error("invalid keyid {0:?}: expected 8 hexadecimal digits")]
     InvalidKeyId(String),
-    /// The key material is not base64, or not `0x01` followed by 32 bytes.
+    /// The key material is not base64, or not the type byte followed by 32 bytes.
+    #[error("invalid key material: {0}")]
     InvalidKeyMaterial(&'static str),
-    /// The algorithm byte is not Ed25519's `0x01`.
+    /// The type byte is not the one of the key's algorithm.
+    #[error("unsupported signature algorithm 0x{0:02x}: only Ed25519 (0x01) is accepted")]
     UnsupportedAlgorithm(u8),
     /// The keyid in the text does not match the one computed from name and key.
+    #[error("keyid {stated} does not match the key (computed {computed} from name and key)")]
     KeyIdMismatch { stated: String, computed: String },
     /// The public key is not a valid Ed25519 point (or is of small order).
+    #[error("the public key is not a valid Ed25519 key")]
     InvalidPublicKey,
     /// The signature is not 64 bytes or does not verify under strict rules.
+    #[error("the signature does not verify")]
     BadSignature,
     /// The operating system's random source failed.
+    #[error("no randomness for key generation: {0}")]
     Randomness(String),
 }
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::InvalidName(why) => write!(f, "invalid key name: {why}"),
-            KeyError::Malformed(why) => write!(f, "malformed key: {why}"),
-            KeyError::InvalidKeyId(id) => {
-                write!(f, "invalid keyid {id:?}: expected 8 hexadecimal digits")
-            }
-            KeyError::InvalidKeyMaterial(why) => write!(f, "invalid key material: {why}"),
-            KeyError::UnsupportedAlgorithm(alg) => write!(
-                f,
-                "unsupported signature algorithm 0x{alg:02x}: only Ed25519 (0x01) is accepted"
-            ),
-            KeyError::KeyIdMismatch { stated, computed } => write!(
-                f,
-                "keyid {stated} does not match the key (computed {computed} from name and key)"
-            ),
-            KeyError::InvalidPublicKey => write!(f, "the public key is not a valid Ed25519 key"),
-            KeyError::BadSignature => write!(f, "the signature does not verify"),
-            KeyError::Randomness(why) => write!(f, "no randomness for key generation: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 /// Checks a key name against the signed-note rules (non-empty, no Unicode spaces, no `+`), and
 /// against truce's own: no control characters, at most [`MAX_NAME_LEN`] bytes.
@@ -109,72 +103,153 @@ pub fn key_id(name: &str, alg: u8, public_key: &[u8]) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
-fn parse_key_id(s: &str) -> Result<u32, KeyError> {
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(KeyError::InvalidKeyId(s.chars().take(16).collect()));
-    }
-    u32::from_str_radix(s, 16).map_err(|_| KeyError::InvalidKeyId(s.into()))
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Ed25519 {}
+    impl Sealed for super::CosignatureV1 {}
 }
 
-/// Decodes `base64(0x01 || 32 bytes)`.
-fn parse_material(s: &str) -> Result<[u8; 32], KeyError> {
-    let raw = STANDARD
-        .decode(s)
-        .map_err(|_| KeyError::InvalidKeyMaterial("not standard base64"))?;
-    match raw.split_first() {
-        None => Err(KeyError::InvalidKeyMaterial("empty")),
-        Some((&alg, _)) if alg != ALG_ED25519 => Err(KeyError::UnsupportedAlgorithm(alg)),
-        Some((_, rest)) => rest
-            .try_into()
-            .map_err(|_| KeyError::InvalidKeyMaterial("an Ed25519 key is 32 bytes after 0x01")),
+/// What an Ed25519 key signs, as its signed-note type byte says. Sealed: truce has exactly the
+/// two algorithms below, and everything else about their keys is the same.
+pub trait Algorithm:
+    sealed::Sealed + fmt::Debug + Clone + Copy + PartialEq + Eq + Send + Sync + 'static
+{
+    /// The type byte, in the key ID and in front of the key material.
+    const TYPE: u8;
+    /// Another type byte a *private* key text may carry (read, never written); its key ID is
+    /// checked under that type.
+    const ALSO_READS: Option<u8>;
+    /// The private key's type name, for `Debug`.
+    const SIGNING_KEY_NAME: &'static str;
+    /// What a verifier key text looks like, for [`KeyError::Malformed`].
+    const VERIFIER_SHAPE: &'static str;
+    /// What a private key text looks like after `PRIVATE+KEY+`, for [`KeyError::Malformed`].
+    const PRIVATE_SHAPE: &'static str;
+    /// The complaint about key material of the wrong length.
+    const MATERIAL_LENGTH: &'static str;
+}
+
+/// Signed-note Ed25519 (type `0x01`): the keys that sign entries and checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ed25519 {}
+
+impl Algorithm for Ed25519 {
+    const TYPE: u8 = 0x01;
+    const ALSO_READS: Option<u8> = None;
+    const SIGNING_KEY_NAME: &'static str = "PrivateKey";
+    const VERIFIER_SHAPE: &'static str = "a verifier key is <name>+<keyid>+<base64 key>";
+    const PRIVATE_SHAPE: &'static str = "a private key is PRIVATE+KEY+<name>+<keyid>+<base64 seed>";
+    const MATERIAL_LENGTH: &'static str = "an Ed25519 key is 32 bytes after 0x01";
+}
+
+/// Ed25519 `cosignature/v1` (type `0x04`, C2SP tlog-cosignature): witness keys. A private key
+/// text of type `0x01` is read too, as Go's `transparency-dev/formats/note` reads it (so that a
+/// key made with `note.GenerateKey` serves as a witness key); it is written as type `0x04`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CosignatureV1 {}
+
+impl Algorithm for CosignatureV1 {
+    const TYPE: u8 = 0x04;
+    const ALSO_READS: Option<u8> = Some(Ed25519::TYPE);
+    const SIGNING_KEY_NAME: &'static str = "CosignerKey";
+    const VERIFIER_SHAPE: &'static str = "a cosigner key is <name>+<keyid>+<base64 key>";
+    const PRIVATE_SHAPE: &'static str =
+        "a cosigner private key is PRIVATE+KEY+<name>+<keyid>+<base64 seed>";
+    const MATERIAL_LENGTH: &'static str = "an Ed25519 key is 32 bytes after the type byte";
+}
+
+/// A signed-note verifier key: public, type `0x01`.
+pub type VerifierKey = VerifyingKey<Ed25519>;
+
+/// A signed-note private key: type `0x01`.
+pub type PrivateKey = SigningKey<Ed25519>;
+
+/// Splits `<name>+<keyid>+<material>` (a verifier key, or a private key after `PRIVATE+KEY+`),
+/// checking the name and the keyid's syntax.
+fn split_key_text<'a>(s: &'a str, shape: &'static str) -> Result<KeyText<'a>, KeyError> {
+    let mut parts = s.splitn(3, '+');
+    let (Some(name), Some(id_text), Some(material)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(KeyError::Malformed(shape));
+    };
+    check_name(name)?;
+    if id_text.len() != 8 || !id_text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(KeyError::InvalidKeyId(id_text.chars().take(16).collect()));
+    }
+    let id =
+        u32::from_str_radix(id_text, 16).map_err(|_| KeyError::InvalidKeyId(id_text.into()))?;
+    Ok(KeyText {
+        name,
+        id_text,
+        id,
+        material,
+    })
+}
+
+/// The parts of a key text.
+struct KeyText<'a> {
+    name: &'a str,
+    /// The keyid as written (for error messages).
+    id_text: &'a str,
+    id: u32,
+    material: &'a str,
+}
+
+impl KeyText<'_> {
+    /// The stated keyid, or the mismatch error if it is not `computed`.
+    fn check_id(&self, computed: u32) -> Result<(), KeyError> {
+        if self.id == computed {
+            return Ok(());
+        }
+        Err(KeyError::KeyIdMismatch {
+            stated: self.id_text.to_string(),
+            computed: format!("{computed:08x}"),
+        })
+    }
+
+    /// Decodes `base64(type || 32 bytes)` with a type byte `accepts` takes.
+    fn material<A: Algorithm>(
+        &self,
+        accepts: impl Fn(u8) -> bool,
+    ) -> Result<(u8, [u8; 32]), KeyError> {
+        let raw = STANDARD
+            .decode(self.material)
+            .map_err(|_| KeyError::InvalidKeyMaterial("not standard base64"))?;
+        match raw.split_first() {
+            None => Err(KeyError::InvalidKeyMaterial("empty")),
+            Some((&alg, _)) if !accepts(alg) => Err(KeyError::UnsupportedAlgorithm(alg)),
+            Some((&alg, rest)) => rest
+                .try_into()
+                .map(|bytes| (alg, bytes))
+                .map_err(|_| KeyError::InvalidKeyMaterial(A::MATERIAL_LENGTH)),
+        }
     }
 }
 
-fn encode_material(bytes: &[u8; 32]) -> String {
+fn encode_material(alg: u8, bytes: &[u8; 32]) -> String {
     let mut raw = Vec::with_capacity(33);
-    raw.push(ALG_ED25519);
+    raw.push(alg);
     raw.extend_from_slice(bytes);
     STANDARD.encode(raw)
 }
 
-/// A public (verifier) key with its name and keyid.
+/// A public (verifier) key of algorithm `A`, with its name and keyid.
 #[derive(Clone, PartialEq, Eq)]
-pub struct VerifierKey {
+pub struct VerifyingKey<A: Algorithm> {
     name: String,
     id: u32,
     key: ed25519_dalek::VerifyingKey,
+    alg: PhantomData<A>,
 }
 
-impl VerifierKey {
-    /// Parses `<name>+<keyid>+<base64(0x01 || key)>`, checking the name, the keyid and the point.
+impl<A: Algorithm> VerifyingKey<A> {
+    /// Parses `<name>+<keyid>+<base64(type || key)>`, checking the name, the type byte, the keyid
+    /// and the point.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::Malformed(
-                "a verifier key is <name>+<keyid>+<base64 key>",
-            ));
-        };
-        check_name(name)?;
-        let stated = parse_key_id(id)?;
-        let bytes = parse_material(material)?;
-        let computed = key_id(name, ALG_ED25519, &bytes);
-        if stated != computed {
-            return Err(KeyError::KeyIdMismatch {
-                stated: id.to_string(),
-                computed: format!("{computed:08x}"),
-            });
-        }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| KeyError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(KeyError::InvalidPublicKey);
-        }
-        Ok(VerifierKey {
-            name: name.to_string(),
-            id: computed,
-            key,
-        })
+        let text = split_key_text(s, A::VERIFIER_SHAPE)?;
+        let (_, bytes) = text.material::<A>(|alg| alg == A::TYPE)?;
+        text.check_id(key_id(text.name, A::TYPE, &bytes))?;
+        Self::from_public_key(text.name, bytes)
     }
 
     /// Builds a verifier key from a name and a raw public key.
@@ -185,10 +260,11 @@ impl VerifierKey {
         if key.is_weak() {
             return Err(KeyError::InvalidPublicKey);
         }
-        Ok(VerifierKey {
+        Ok(VerifyingKey {
             name: name.to_string(),
-            id: key_id(name, ALG_ED25519, &public_key),
+            id: key_id(name, A::TYPE, &public_key),
             key,
+            alg: PhantomData,
         })
     }
 
@@ -197,7 +273,7 @@ impl VerifierKey {
         &self.name
     }
 
-    /// The 32-bit keyid.
+    /// The 32-bit keyid (of the algorithm's type byte).
     pub fn id(&self) -> u32 {
         self.id
     }
@@ -226,14 +302,14 @@ impl VerifierKey {
     }
 }
 
-impl fmt::Display for VerifierKey {
+impl<A: Algorithm> fmt::Display for VerifyingKey<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}+{:08x}+{}",
             self.name,
             self.id,
-            encode_material(&self.key.to_bytes())
+            encode_material(A::TYPE, &self.key.to_bytes())
         )
     }
 }
@@ -273,15 +349,17 @@ macro_rules! key_text_impls {
 
 key_text_impls!(VerifierKey);
 
-/// A private (signing) key with its name and keyid. `Debug` never shows the seed.
+/// A private (signing) key of algorithm `A`, with its name and keyid. `Debug` never shows the
+/// seed.
 #[derive(Clone)]
-pub struct PrivateKey {
+pub struct SigningKey<A: Algorithm> {
     name: String,
     id: u32,
     key: ed25519_dalek::SigningKey,
+    alg: PhantomData<A>,
 }
 
-impl PrivateKey {
+impl<A: Algorithm> SigningKey<A> {
     /// A fresh key from the operating system's random source.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
         let mut seed = [0u8; 32];
@@ -293,49 +371,45 @@ impl PrivateKey {
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Self, KeyError> {
         check_name(name)?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, ALG_ED25519, key.verifying_key().as_bytes());
-        Ok(PrivateKey {
+        let id = key_id(name, A::TYPE, key.verifying_key().as_bytes());
+        Ok(SigningKey {
             name: name.to_string(),
             id,
             key,
+            alg: PhantomData,
         })
     }
 
-    /// Parses `PRIVATE+KEY+<name>+<keyid>+<base64(0x01 || seed)>` (surrounding whitespace, such
-    /// as a key file's final newline, is ignored).
+    /// Parses `PRIVATE+KEY+<name>+<keyid>+<base64(type || seed)>` (surrounding whitespace, such
+    /// as a key file's final newline, is ignored). The type byte is `A`'s, or [`A::ALSO_READS`].
+    ///
+    /// [`A::ALSO_READS`]: Algorithm::ALSO_READS
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let s = s.trim();
-        let Some(rest) = s.strip_prefix("PRIVATE+KEY+") else {
+        let Some(rest) = s.trim().strip_prefix("PRIVATE+KEY+") else {
             return Err(KeyError::Malformed(
                 "a private key starts with PRIVATE+KEY+",
             ));
         };
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::Malformed(
-                "a private key is PRIVATE+KEY+<name>+<keyid>+<base64 seed>",
-            ));
+        let text = split_key_text(rest, A::PRIVATE_SHAPE)?;
+        let (alg, seed) = text.material::<A>(|alg| alg == A::TYPE || Some(alg) == A::ALSO_READS)?;
+        let key = Self::from_seed(text.name, seed)?;
+        let computed = if alg == A::TYPE {
+            key.id
+        } else {
+            key_id(text.name, alg, key.key.verifying_key().as_bytes())
         };
-        check_name(name)?;
-        let stated = parse_key_id(id)?;
-        let key = Self::from_seed(name, parse_material(material)?)?;
-        if key.id != stated {
-            return Err(KeyError::KeyIdMismatch {
-                stated: id.to_string(),
-                computed: format!("{:08x}", key.id),
-            });
-        }
+        text.check_id(computed)?;
         Ok(key)
     }
 
-    /// The private-key text (without a trailing newline). Handle with care.
+    /// The private-key text, always with `A`'s type byte (without a trailing newline). Handle
+    /// with care.
     pub fn encode(&self) -> String {
         format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
             self.name,
             self.id,
-            encode_material(&self.key.to_bytes())
+            encode_material(A::TYPE, &self.key.to_bytes())
         )
     }
 
@@ -344,12 +418,18 @@ impl PrivateKey {
         &self.name
     }
 
+    /// The 32-bit keyid (of the algorithm's type byte).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The matching verifier key.
-    pub fn verifier(&self) -> VerifierKey {
-        VerifierKey {
+    pub fn verifier(&self) -> VerifyingKey<A> {
+        VerifyingKey {
             name: self.name.clone(),
             id: self.id,
             key: self.key.verifying_key(),
+            alg: PhantomData,
         }
     }
 
@@ -364,9 +444,15 @@ impl PrivateKey {
     }
 }
 
-impl fmt::Debug for PrivateKey {
+impl<A: Algorithm> fmt::Debug for SigningKey<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PrivateKey({}+{:08x}, seed hidden)", self.name, self.id)
+        write!(
+            f,
+            "{}({}+{:08x}, seed hidden)",
+            A::SIGNING_KEY_NAME,
+            self.name,
+            self.id
+        )
     }
 }
 
@@ -485,7 +571,7 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let id = key_id("weak", ALG_ED25519, &identity);
-        let vkey = format!("weak+{id:08x}+{}", encode_material(&identity));
+        let vkey = format!("weak+{id:08x}+{}", encode_material(ALG_ED25519, &identity));
         assert_eq!(VerifierKey::parse(&vkey), Err(KeyError::InvalidPublicKey));
     }
 

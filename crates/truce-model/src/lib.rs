@@ -9,6 +9,7 @@
 pub mod agreement;
 pub mod dsse;
 pub mod entry;
+pub mod field;
 pub mod json;
 pub mod keys;
 pub mod observation;

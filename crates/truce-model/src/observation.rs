@@ -55,7 +55,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::dsse::check_id;
-use crate::entry::{FieldError, is_sha256_hex};
+use crate::field::{FieldError, is_sha256_hex};
 use crate::json::escape_pointer;
 use crate::taxonomy::{EventType, ObserverMode, Target, UnknownValue, WeaponClass, string_enum};
 

@@ -244,7 +244,7 @@ impl AppState {
             tx.clone(),
             std::time::Duration::from_secs(dir.config.tick_seconds),
         ));
-        tokio::spawn(crate::witness::collect(
+        tokio::spawn(crate::cosignatures::collect(
             store.clone(),
             published.clone(),
             dir.config.origin.clone(),

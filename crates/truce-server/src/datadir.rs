@@ -7,12 +7,14 @@
 //! DIR/truce.sqlite        the embedded store (WAL)
 //! ```
 //! `init` never overwrites anything: keys are the log's identity, and losing them means a new log.
+//! Every file it writes is created with [`durable::create_new`] (keys private), so a crash
+//! during `init` never leaves a key file that exists but is empty.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use truce_log::durable::{self, Access};
 use truce_model::keys::{PrivateKey, check_name};
 
 /// What `truce.toml` holds.
@@ -26,7 +28,7 @@ pub struct Config {
     pub tick_seconds: u64,
     /// Witnesses asked to cosign every checkpoint (`[[witnesses]] url = "http://…", vkey = "…"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub witnesses: Vec<crate::witness::WitnessConfig>,
+    pub witnesses: Vec<crate::cosignatures::WitnessConfig>,
     /// Rates and bounds (`[limits]`).
     #[serde(default)]
     pub limits: crate::limits::Limits,
@@ -87,20 +89,10 @@ pub fn check_origin(origin: &str) -> Result<(), DataDirError> {
     Ok(())
 }
 
-fn write_new(path: &Path, text: &str, private: bool) -> Result<(), DataDirError> {
-    let io = |e| DataDirError::Io(path.to_path_buf(), e);
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)
+/// Creates `path` (never overwriting it) durably: keys are the log's identity.
+fn write_new(path: &Path, text: &str, access: Access) -> Result<(), DataDirError> {
+    durable::create_new(path, text.as_bytes(), access)
+        .map_err(|e| DataDirError::Io(path.to_path_buf(), e))
 }
 
 fn read_key(path: &Path) -> Result<PrivateKey, DataDirError> {
@@ -132,11 +124,15 @@ impl DataDir {
         };
         let log_key = gen_key(origin)?;
         let operator_key = gen_key(&format!("{origin}/operator"))?;
-        write_new(&keys.join("log.key"), &(log_key.encode() + "\n"), true)?;
+        write_new(
+            &keys.join("log.key"),
+            &(log_key.encode() + "\n"),
+            Access::Private,
+        )?;
         write_new(
             &keys.join("operator.key"),
             &(operator_key.encode() + "\n"),
-            true,
+            Access::Private,
         )?;
         let config = Config {
             origin: origin.to_string(),
@@ -146,7 +142,7 @@ impl DataDir {
         };
         let text = toml::to_string(&config)
             .map_err(|e| DataDirError::Invalid(root.join("truce.toml"), e.to_string()))?;
-        write_new(&root.join("truce.toml"), &text, false)?;
+        write_new(&root.join("truce.toml"), &text, Access::Public)?;
         Ok(DataDir {
             root: root.to_path_buf(),
             config,
@@ -169,7 +165,7 @@ impl DataDir {
                 "tick_seconds must be at least 1".into(),
             ));
         }
-        crate::witness::collect::check_witnesses(&config.witnesses)
+        crate::cosignatures::check_witnesses(&config.witnesses)
             .map_err(|why| DataDirError::Invalid(cfg_path.clone(), why))?;
         let log_path = root.join("keys/log.key");
         let log_key = read_key(&log_path)?;

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod blobs;
+pub mod cosignatures;
 pub mod datadir;
 pub mod ledger;
 pub mod limits;
@@ -17,7 +18,6 @@ pub mod routes;
 pub mod seen;
 pub mod sequencer;
 pub mod ticker;
-pub mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,20 +5,23 @@
 //!                    (created on first start, mode 0600; the name and key are the witness's
 //!                    identity and never change)
 //! DIR/witness.toml   the logs it trusts: [[logs]] origin = "…", vkey = "<signed-note vkey>"
-//! DIR/state.json     the latest tree head cosigned per origin (see [`super::state`])
+//! DIR/state.json     the latest tree head cosigned per origin (see [`crate::state`])
 //! ```
+//!
+//! Every file is written through [`truce_log::durable`]: the key is created once and never
+//! overwritten ([`durable::create_new`], private), `witness.toml` is replaced atomically
+//! ([`durable::replace`]), both flushed with their directory.
 //!
 //! A log is known by its origin line; the witness accepts a checkpoint for an origin only with a
 //! valid signature from one of the keys listed for it. truce names its log key after the origin,
 //! so `--log <vkey>` alone is enough for a truce log ([`parse_log_arg`]).
 
-use std::fmt;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use truce_log::cosignature::CosignerKey;
+use truce_log::durable::{self, Access};
 use truce_model::keys::VerifierKey;
 
 /// The longest origin accepted in `witness.toml`.
@@ -54,42 +57,28 @@ pub struct WitnessDir {
 }
 
 /// Why the witness directory could not be opened or changed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WitnessDirError {
     /// A file could not be read or written.
+    #[error("{path}: {1}", path = .0.display())]
     Io(PathBuf, std::io::Error),
     /// A file's content is wrong.
+    #[error("{path}: {1}", path = .0.display())]
     Invalid(PathBuf, String),
     /// `--name` differs from the name of the existing key.
+    #[error(
+        "the witness key is named {existing:?}, not {requested:?}; a witness's name is \
+         part of its identity and cannot change (drop --name, or use a new data directory)"
+    )]
     NameMismatch { existing: String, requested: String },
     /// A `--log` argument is neither a vkey nor `ORIGIN=VKEY`.
+    #[error(
+        "--log {arg:?}: expected a log's vkey (<name>+<key ID>+<key>, the origin being \
+         the key's name) or ORIGIN=VKEY: {why}"
+    )]
     BadLogArg { arg: String, why: String },
 }
-
-impl fmt::Display for WitnessDirError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WitnessDirError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            WitnessDirError::Invalid(p, why) => write!(f, "{}: {why}", p.display()),
-            WitnessDirError::NameMismatch {
-                existing,
-                requested,
-            } => write!(
-                f,
-                "the witness key is named {existing:?}, not {requested:?}; a witness's name is \
-                 part of its identity and cannot change (drop --name, or use a new data directory)"
-            ),
-            WitnessDirError::BadLogArg { arg, why } => write!(
-                f,
-                "--log {arg:?}: expected a log's vkey (<name>+<key ID>+<key>, the origin being \
-                 the key's name) or ORIGIN=VKEY: {why}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for WitnessDirError {}
 
 /// `witness.localhost/<8 random hex digits>`.
 pub fn default_name() -> Result<String, WitnessDirError> {
@@ -173,16 +162,6 @@ fn check_logs(path: &Path, logs: &[TrustedLog]) -> Result<(), WitnessDirError> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, durably.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), WitnessDirError> {
-    let tmp = path.with_extension("toml.tmp");
-    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io(path))
-}
-
 impl WitnessDir {
     /// The key file.
     pub fn key_path(&self) -> PathBuf {
@@ -222,17 +201,9 @@ impl WitnessDir {
                 };
                 let key = CosignerKey::generate(&name)
                     .map_err(|e| WitnessDirError::Invalid(key_path.clone(), e.to_string()))?;
-                let mut opts = fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt as _;
-                    opts.mode(0o600);
-                }
-                let mut f = opts.open(&key_path).map_err(io(&key_path))?;
-                f.write_all((key.encode() + "\n").as_bytes())
+                let text = key.encode() + "\n";
+                durable::create_new(&key_path, text.as_bytes(), Access::Private)
                     .map_err(io(&key_path))?;
-                f.sync_all().map_err(io(&key_path))?;
                 (key, true)
             }
             Err(e) => return Err(WitnessDirError::Io(key_path, e)),
@@ -284,7 +255,7 @@ impl WitnessDir {
         .map_err(|e| WitnessDirError::Invalid(path.clone(), e.to_string()))?;
         text.push('\n');
         text.push_str(&block);
-        replace_file(&path, text.as_bytes())?;
+        durable::replace(&path, text.as_bytes()).map_err(io(&path))?;
         self.logs = logs;
         Ok(true)
     }

@@ -1,4 +1,5 @@
-//! Witnessing (C2SP tlog-witness, tlog-cosignature; DESIGN §7): both sides of the protocol.
+#![forbid(unsafe_code)]
+//! A witness (C2SP tlog-witness, tlog-cosignature; DESIGN §7): `truce witness` runs it.
 //!
 //! A transparency log can lie in one way that no single client can detect: show different,
 //! mutually inconsistent trees to different people (a *split view*). A witness closes that gap.
@@ -7,11 +8,15 @@
 //! trusts therefore only accepts checkpoints on the one history those witnesses saw; to fork the
 //! log, an attacker must also subvert the witnesses.
 //!
-//! - [`service`]: the witness itself, `POST /add-checkpoint` exactly as tlog-witness specifies
-//!   (`truce witness` runs it), over the request format of [`request`] and the durable record of
-//!   [`state`]; [`dir`] is its data directory (key, trusted logs, state).
-//! - [`collect`]: the log's side: after each new checkpoint, ask every configured witness to
-//!   cosign it and publish the checkpoint with the cosignatures at `/log/checkpoint`.
+//! That is why this is a crate of its own: a witness is an independent party checking the log
+//! from the outside. It depends on the log's *formats* (`truce-log`: notes, checkpoints, Merkle
+//! proofs, cosignatures; `truce-model`: keys) and never on the log server, so nothing the server
+//! does can change what the witness accepts. (The log server depends on this crate for the one
+//! thing both sides must agree on byte for byte, the request format of [`request`].)
+//!
+//! - [`service`]: the witness itself, `POST /add-checkpoint` exactly as tlog-witness specifies,
+//!   over the request format of [`request`] and the durable record of [`state`];
+//! - [`dir`]: its data directory (key, trusted logs, state).
 //!
 //! # Invariants
 //!
@@ -25,17 +30,14 @@
 //!   halfway (a blocking task, not an `async` future a disconnecting client could drop). Without
 //!   that, two concurrent requests could both pass the check and the smaller one could roll the
 //!   record back (the race the spec spells out).
-//! - **Nothing is cosigned before it is durable.** The record is written to a temporary file,
-//!   flushed, renamed over the old one and the directory flushed, all before the cosignature is
-//!   computed; a crash leaves either the old or the new record, never a torn one.
-//! - **The log never waits for witnesses.** Collection runs in its own tasks, fed by the
-//!   checkpoint watch channel; a slow or dead witness costs a warning, never a sequencer stall.
+//! - **Nothing is cosigned before it is durable.** The record is replaced with
+//!   [`truce_log::durable::replace`] (temporary file, flush, rename, flush of the directory)
+//!   before the cosignature is computed; a crash leaves either the old or the new record, never a
+//!   torn one.
 
-pub mod collect;
 pub mod dir;
 pub mod request;
 pub mod service;
 pub mod state;
 
-pub use collect::{WitnessConfig, collect};
 pub use service::{AddError, Witness};

@@ -4,7 +4,7 @@
 //!
 //! | check                                                            | status                 |
 //! |------------------------------------------------------------------|------------------------|
-//! | body malformed (see [`super::request`])                          | 400 (413 if too large) |
+//! | body malformed (see [`crate::request`])                          | 400 (413 if too large) |
 //! | checkpoint origin not among the trusted logs                     | 404                    |
 //! | no valid signature by a trusted key of that origin               | 403                    |
 //! | old size larger than the checkpoint size                         | 400                    |
@@ -52,28 +52,42 @@ use truce_log::merkle::{self, MerkleError};
 use truce_log::note::{NoteError, NoteSignature, NoteVerifier};
 use truce_model::keys::VerifierKey;
 
-use super::dir::{TrustedLog, WitnessDir};
-use super::request::{AddCheckpointRequest, MAX_BODY_BYTES, RequestError};
-use super::state::{self, Heads, StateError, TreeHead};
+use crate::dir::{TrustedLog, WitnessDir};
+use crate::request::{AddCheckpointRequest, MAX_BODY_BYTES, RequestError};
+use crate::state::{self, Heads, StateError, TreeHead};
 
 /// The media type of a 409 response carrying the witness's latest cosigned size.
 pub const TLOG_SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 
 /// Why the witness refused to cosign. [`AddError::status`] is the HTTP status the spec requires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddError {
     /// The request body is malformed.
+    #[error("malformed request: {0}")]
     Malformed(RequestError),
     /// The checkpoint's origin is not a log this witness trusts.
+    #[error("unknown log: this witness does not cosign origin {origin:?}")]
     UnknownOrigin { origin: String },
     /// No signature by a trusted key of the origin verifies (or a trusted key's does not).
+    #[error(
+        "the checkpoint has no valid signature by a key this witness trusts for origin {origin:?}: {why}"
+    )]
     Unverified { origin: String, why: NoteError },
     /// The old size is larger than the checkpoint's size.
+    #[error("the old size {old} is larger than the checkpoint size {size}")]
     OldSizeTooLarge { old: u64, size: u64 },
     /// The old size is not the size of the latest checkpoint cosigned for the origin.
+    #[error(
+        "the old size {old} is not the size of the latest checkpoint this witness cosigned ({latest})"
+    )]
     OldSizeMismatch { old: u64, latest: u64 },
     /// The checkpoint has the latest cosigned size but another root hash.
+    #[error(
+        "this witness cosigned a checkpoint of {origin:?} at size {size} with root {}, not {}",
+        STANDARD.encode(.recorded),
+        STANDARD.encode(.submitted)
+    )]
     RootMismatch {
         origin: String,
         size: u64,
@@ -81,6 +95,9 @@ pub enum AddError {
         submitted: [u8; 32],
     },
     /// The consistency proof does not prove the checkpoint extends the latest cosigned one.
+    #[error(
+        "the consistency proof from size {old} to size {size} of {origin:?} does not verify: {why}"
+    )]
     Inconsistent {
         origin: String,
         old: u64,
@@ -88,60 +105,12 @@ pub enum AddError {
         why: MerkleError,
     },
     /// The new tree head could not be recorded (the witness stops cosigning until restarted).
+    #[error("the witness cannot record checkpoints: {0}")]
     Storage(String),
     /// The cosignature could not be made.
+    #[error("cosigning failed: {0}")]
     Cosign(CosignatureError),
 }
-
-impl fmt::Display for AddError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AddError::Malformed(e) => write!(f, "malformed request: {e}"),
-            AddError::UnknownOrigin { origin } => {
-                write!(
-                    f,
-                    "unknown log: this witness does not cosign origin {origin:?}"
-                )
-            }
-            AddError::Unverified { origin, why } => write!(
-                f,
-                "the checkpoint has no valid signature by a key this witness trusts for origin {origin:?}: {why}"
-            ),
-            AddError::OldSizeTooLarge { old, size } => write!(
-                f,
-                "the old size {old} is larger than the checkpoint size {size}"
-            ),
-            AddError::OldSizeMismatch { old, latest } => write!(
-                f,
-                "the old size {old} is not the size of the latest checkpoint this witness cosigned ({latest})"
-            ),
-            AddError::RootMismatch {
-                origin,
-                size,
-                recorded,
-                submitted,
-            } => write!(
-                f,
-                "this witness cosigned a checkpoint of {origin:?} at size {size} with root {}, not {}",
-                STANDARD.encode(recorded),
-                STANDARD.encode(submitted)
-            ),
-            AddError::Inconsistent {
-                origin,
-                old,
-                size,
-                why,
-            } => write!(
-                f,
-                "the consistency proof from size {old} to size {size} of {origin:?} does not verify: {why}"
-            ),
-            AddError::Storage(why) => write!(f, "the witness cannot record checkpoints: {why}"),
-            AddError::Cosign(e) => write!(f, "cosigning failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for AddError {}
 
 impl AddError {
     /// The HTTP status tlog-witness prescribes for this refusal.
@@ -456,7 +425,7 @@ pub async fn serve(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::witness::request::encode_request;
+    use crate::request::encode_request;
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt as _;

@@ -10,13 +10,11 @@
 //!
 //! Every line ends in `\n`. The parser is strict — exactly one spelling of each number and hash,
 //! and a bounded size ([`MAX_BODY_BYTES`]) — and it does not trust anything it returns: the
-//! checkpoint's signatures and the proof are checked by the witness ([`super::service`]).
-
-use std::fmt;
+//! checkpoint's signatures and the proof are checked by the witness ([`crate::service`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use truce_log::checkpoint::{Checkpoint, CheckpointError};
+use truce_log::checkpoint::{Checkpoint, CheckpointError, parse_decimal, parse_hash};
 use truce_log::merkle::Hash;
 use truce_log::note::{Note, NoteError};
 
@@ -41,61 +39,41 @@ pub struct AddCheckpointRequest {
 }
 
 /// Why a request body was refused (always a 400 Bad Request, or 413 for [`Self::TooLarge`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
     /// The body is longer than [`MAX_BODY_BYTES`].
+    #[error("request body of {len} bytes exceeds the limit of {MAX_BODY_BYTES} bytes")]
     TooLarge { len: usize },
     /// The body has no first line ending in a newline.
+    #[error("the body must start with an old size line \"old <size>\" ending in a newline")]
     MissingOldLine,
     /// The first line is not `old <decimal size>`.
+    #[error(
+        "the first line must be \"old <size>\" with the size in decimal without leading zeroes, found {found:?}"
+    )]
     InvalidOldLine { found: String },
     /// Proof line `line` (1-based) is not the canonical base64 of a 32-byte hash.
+    #[error(
+        "consistency proof line {line} is not the base64 of a 32-byte hash: {found:?} \
+         (is the empty line before the checkpoint missing?)"
+    )]
     InvalidProofLine { line: usize, found: String },
     /// More than [`MAX_PROOF_LINES`] proof lines.
+    #[error("more than {MAX_PROOF_LINES} consistency proof lines")]
     TooManyProofLines,
     /// The body ends before the empty line that separates the proof from the checkpoint.
+    #[error(
+        "the body ends before the empty line that separates the consistency proof from the checkpoint"
+    )]
     MissingBlankLine,
     /// The checkpoint is not a well-formed signed note.
+    #[error("the checkpoint is not a valid signed note: {0}")]
     Note(NoteError),
     /// The note's text is not a checkpoint.
+    #[error("the note is not a checkpoint: {0}")]
     Checkpoint(CheckpointError),
 }
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestError::TooLarge { len } => write!(
-                f,
-                "request body of {len} bytes exceeds the limit of {MAX_BODY_BYTES} bytes"
-            ),
-            RequestError::MissingOldLine => write!(
-                f,
-                "the body must start with an old size line \"old <size>\" ending in a newline"
-            ),
-            RequestError::InvalidOldLine { found } => write!(
-                f,
-                "the first line must be \"old <size>\" with the size in decimal without leading zeroes, found {found:?}"
-            ),
-            RequestError::InvalidProofLine { line, found } => write!(
-                f,
-                "consistency proof line {line} is not the base64 of a 32-byte hash: {found:?} \
-                 (is the empty line before the checkpoint missing?)"
-            ),
-            RequestError::TooManyProofLines => {
-                write!(f, "more than {MAX_PROOF_LINES} consistency proof lines")
-            }
-            RequestError::MissingBlankLine => write!(
-                f,
-                "the body ends before the empty line that separates the consistency proof from the checkpoint"
-            ),
-            RequestError::Note(e) => write!(f, "the checkpoint is not a valid signed note: {e}"),
-            RequestError::Checkpoint(e) => write!(f, "the note is not a checkpoint: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RequestError {}
 
 /// Splits off the first `\n`-terminated line (without its newline).
 fn split_line(b: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -108,20 +86,9 @@ fn excerpt(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned()
 }
 
-/// A canonical decimal `u64`: ASCII digits, no sign, no leading zero unless it is `0`.
-fn parse_decimal(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
-        return None;
-    }
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
-
-/// The canonical standard base64 (padded) of exactly 32 bytes.
-fn parse_hash(b: &[u8]) -> Option<Hash> {
-    if b.len() != 44 {
-        return None;
-    }
-    STANDARD.decode(b).ok()?.try_into().ok()
+/// A line as text, for the C2SP number and hash parsers (which refuse anything non-ASCII).
+fn text(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
 }
 
 impl AddCheckpointRequest {
@@ -133,6 +100,7 @@ impl AddCheckpointRequest {
         let (first, mut rest) = split_line(body).ok_or(RequestError::MissingOldLine)?;
         let old_size = first
             .strip_prefix(b"old ")
+            .and_then(text)
             .and_then(parse_decimal)
             .ok_or_else(|| RequestError::InvalidOldLine {
                 found: excerpt(first),
@@ -147,10 +115,13 @@ impl AddCheckpointRequest {
             if proof.len() == MAX_PROOF_LINES {
                 return Err(RequestError::TooManyProofLines);
             }
-            let hash = parse_hash(line).ok_or_else(|| RequestError::InvalidProofLine {
-                line: proof.len() + 1,
-                found: excerpt(line),
-            })?;
+            let hash =
+                text(line)
+                    .and_then(parse_hash)
+                    .ok_or_else(|| RequestError::InvalidProofLine {
+                        line: proof.len() + 1,
+                        found: excerpt(line),
+                    })?;
             proof.push(hash);
         }
         let note = Note::parse(rest).map_err(RequestError::Note)?;

@@ -1,4 +1,10 @@
-//! The log's side of witnessing: collecting cosignatures for each new checkpoint.
+//! The log's side of witnessing (C2SP tlog-witness): collecting cosignatures for each new
+//! checkpoint.
+//!
+//! The witness itself is the `truce_witness` crate, an independent party that never depends on
+//! this server; the server uses only its wire format (the request body of
+//! [`truce_witness::request`] and the 409 size content type), so that both sides share one
+//! definition of it.
 //!
 //! The witnesses are configured in the log's `truce.toml`:
 //!
@@ -22,6 +28,13 @@
 //! checkpoint: a witness only ever needs the newest one. Nothing here can delay the sequencer:
 //! the watch channel never blocks its sender, proofs are read like any other read, and the one
 //! write (the merged note, a few hundred bytes) happens at most once per witness answer.
+//!
+//! # Invariants
+//!
+//! - **The log never waits for witnesses.** Collection runs in its own tasks, fed by the
+//!   checkpoint watch channel; a slow or dead witness costs a warning, never a sequencer stall.
+//! - **Only verified cosignatures are published.** A line is merged into the served checkpoint
+//!   only if it verifies under the configured key for exactly the checkpoint text sent.
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,8 +48,9 @@ use truce_log::note::{Note, NoteSignature, parse_signature_lines};
 use truce_model::keys::VerifierKey;
 use truce_store::Store;
 
-use super::request::encode_request;
-use super::service::TLOG_SIZE_CONTENT_TYPE;
+use truce_witness::request::encode_request;
+use truce_witness::service::TLOG_SIZE_CONTENT_TYPE;
+
 use crate::ledger::{self, Published};
 
 /// How long one `add-checkpoint` request may take, connection included.
@@ -466,12 +480,12 @@ mod tests {
     use super::*;
     use crate::datadir::DataDir;
     use crate::sequencer::Submission;
-    use crate::witness::dir::TrustedLog;
-    use crate::witness::service::{self, Witness};
     use truce_log::checkpoint::{Checkpoint, open_checkpoint_note};
     use truce_log::cosignature::{CosignerKey, verify_cosignatures};
     use truce_model::dsse::Envelope;
     use truce_model::keys::PrivateKey;
+    use truce_witness::dir::TrustedLog;
+    use truce_witness::service::{self, Witness};
 
     const TEXT: &str = "truce.example/log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
 

@@ -8,18 +8,20 @@
 //!
 //! The file is the witness's memory of every log it vouched for. Losing or corrupting it would
 //! let a forked log be cosigned, so [`load`] refuses anything it cannot read exactly (a missing
-//! file is a fresh witness), and [`save`] replaces it atomically: temporary file, `fsync`,
-//! `rename`, `fsync` of the directory.
+//! file is a fresh witness), and [`save`] replaces it atomically with
+//! [`truce_log::durable::replace`]: temporary file, `fsync`, `rename`, `fsync` of the directory.
+//! [`save`] writes only into an existing directory: a witness whose data directory is gone
+//! stops cosigning (see [`crate::service`]) rather than start a new record elsewhere.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
+use truce_log::durable;
 use truce_log::merkle::Hash;
 
 /// A tree head the witness cosigned.
@@ -41,30 +43,20 @@ impl fmt::Debug for TreeHead {
 pub type Heads = BTreeMap<String, TreeHead>;
 
 /// Why the state file could not be read or written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
     /// Reading or writing the file failed.
+    #[error("witness state {path}: {1}", path = .0.display())]
     Io(PathBuf, std::io::Error),
     /// The file is there but is not a valid state.
+    #[error(
+        "witness state {path} is invalid ({1}); refusing to start, as a lost record \
+         would let a forked log be cosigned",
+        path = .0.display()
+    )]
     Invalid(PathBuf, String),
 }
-
-impl fmt::Display for StateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StateError::Io(p, e) => write!(f, "witness state {}: {e}", p.display()),
-            StateError::Invalid(p, why) => write!(
-                f,
-                "witness state {} is invalid ({why}); refusing to start, as a lost record \
-                 would let a forked log be cosigned",
-                p.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StateError {}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,34 +116,16 @@ pub fn save(path: &Path, heads: &Heads) -> Result<(), StateError> {
     let mut text = serde_json::to_vec_pretty(&file)
         .map_err(|e| StateError::Invalid(path.to_path_buf(), e.to_string()))?;
     text.push(b'\n');
-    let tmp = path.with_extension("json.tmp");
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e| StateError::Io(p, e)
-    };
-    let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&text).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(path).map_err(io(path))
-}
-
-/// Flushes the directory holding `path`, so that the rename itself survives a crash.
-fn sync_dir(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
+    let io = |e| StateError::Io(path.to_path_buf(), e);
+    // Only into the existing data directory: `durable::replace` would create a missing one.
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
     {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        fs::File::open(dir)?.sync_all()
+        let gone = format!("the directory {} is gone", dir.display());
+        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, gone)));
     }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
+    durable::replace(path, &text).map_err(io)
 }
 
 #[cfg(test)]
