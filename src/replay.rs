@@ -153,8 +153,13 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
     let http = client::http_client("replay", None).map_err(|e| anyhow!(e))?;
     let base = client::base_url(server).map_err(|f| anyhow!(f.message))?;
     let (log_key, operator) = keys(&http, &base, args)?;
-    let note = fetch(&http, &base, "log/checkpoint", truce_log::audit::max_response_bytes("checkpoint"))?
-        .ok_or_else(|| anyhow!("{base}log/checkpoint: not found"))?;
+    let note = fetch(
+        &http,
+        &base,
+        "log/checkpoint",
+        truce_log::audit::max_response_bytes("checkpoint"),
+    )?
+    .ok_or_else(|| anyhow!("{base}log/checkpoint: not found"))?;
     let checkpoint = open_checkpoint(&note, &log_key.origin, &log_key.key)
         .context("the log's checkpoint does not verify")?;
     let size = checkpoint.size;
@@ -167,8 +172,8 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
         let width = (size - n * 256).min(256) as u16;
         let tile = TileRef::new(TileLevel::Entries, n, width)
             .map_err(|e| anyhow!("entry bundle {n}: {e}"))?;
-        let leaves = client::fetch_entry_bundle(&http, &base, &tile, None)
-            .map_err(|e| anyhow!("{e:?}"))?;
+        let leaves =
+            client::fetch_entry_bundle(&http, &base, &tile, None).map_err(|e| anyhow!("{e:?}"))?;
         for bytes in leaves {
             let index = state.size();
             frontier
@@ -238,7 +243,10 @@ impl BlobCache {
             return Ok(MapResolver(files));
         };
         for (path, sha) in listed {
-            let Some(sha) = sha.as_str().filter(|s| truce_model::entry::is_sha256_hex(s)) else {
+            let Some(sha) = sha
+                .as_str()
+                .filter(|s| truce_model::entry::is_sha256_hex(s))
+            else {
                 continue;
             };
             if !self.0.contains_key(sha) {

@@ -8,6 +8,7 @@ mod consent_story;
 mod crash;
 mod entries;
 mod import;
+mod incidents;
 mod observations;
 mod submit;
 mod util;
