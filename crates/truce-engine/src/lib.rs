@@ -17,16 +17,17 @@ mod admit;
 mod agreements;
 mod keys;
 mod observation_query;
+mod observation_record;
 mod observations;
+mod refusal;
 
-pub use admit::{Admitted, Effect, Prepared, Refusal};
-pub use agreements::{
-    AgreementRecord, AgreementStatus, AgreementView, ConsentView, PartyView, ProposedVersion,
-    VersionRecord, VersionView, rfc3339,
-};
+pub use admit::{Admitted, Effect, Prepared};
+pub use agreements::{AgreementRecord, AgreementStatus, ProposedVersion, VersionRecord, rfc3339};
 pub use keys::KeyRecord;
 pub use observation_query::{BBox, ObservationPage, ObservationQuery};
-pub use observations::{OBSERVER_ROLES, ObservationRecord};
+pub use observation_record::ObservationRecord;
+pub use observations::OBSERVER_ROLES;
+pub use refusal::Refusal;
 
 use std::collections::BTreeMap;
 

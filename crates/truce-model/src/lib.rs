@@ -12,5 +12,4 @@ pub mod entry;
 pub mod json;
 pub mod keys;
 pub mod observation;
-pub mod query;
 pub mod taxonomy;

@@ -1,22 +1,27 @@
 #![forbid(unsafe_code)]
 //! The truce HTTP server (DESIGN §8).
 //!
-//! Requests flow one way: a handler checks what it can alone (size, envelope shape), hands the
-//! entry to the [sequencer], which admits it against the state, stores it durably and only then
-//! makes it visible; reads are served from the committed state. Every error is an RFC 9457
+//! Requests flow one way: a handler reads the request, [intake] checks what it can alone
+//! (envelope shape, signatures, rate) and hands the entry to the [sequencer], which admits it
+//! against the state, stores it durably and only then makes it visible; reads are served from
+//! the committed state. Every error is an RFC 9457
 //! problem document ([`problem::Problem`]). The OpenAPI document at `/openapi.json` is generated
 //! from the handlers' annotations, so it cannot drift from the code.
 
 pub mod app;
 pub mod blobs;
 pub mod datadir;
+pub mod intake;
 pub mod ledger;
 pub mod limits;
 pub mod problem;
+pub mod query;
 pub mod routes;
 pub mod seen;
 pub mod sequencer;
+pub mod shared;
 pub mod ticker;
+pub mod tiles;
 pub mod witness;
 
 use std::net::SocketAddr;

@@ -6,4 +6,3 @@ pub mod entries;
 pub mod health;
 pub mod log;
 pub mod observations;
-pub mod params;

@@ -16,7 +16,7 @@ use truce_model::taxonomy::{EventType, Family};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::routes::params::{self, Params};
+use crate::query::Params;
 
 /// The parameters `GET /v1/observations` accepts (documentation; parsed strictly by [`Params`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -172,7 +172,7 @@ fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
             ),
         }
     }
-    params::finish(p)?;
+    p.finish().map_err(Problem::bad_query)?;
     Ok(q)
 }
 
@@ -221,7 +221,7 @@ pub async fn list_observations(
 ) -> Result<Response, Problem> {
     let q = query(raw.as_deref())?;
     let (mut items, next) = {
-        let state = app.read();
+        let state = app.read()?;
         let page = state.query_observations(&q);
         let items: Vec<ObservationItem> =
             page.items.iter().map(|r| ObservationItem::of(r)).collect();

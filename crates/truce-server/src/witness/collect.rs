@@ -465,7 +465,7 @@ pub async fn collect(
 mod tests {
     use super::*;
     use crate::datadir::DataDir;
-    use crate::sequencer::Submission;
+    use crate::intake::Submission;
     use crate::witness::dir::TrustedLog;
     use crate::witness::service::{self, Witness};
     use truce_log::checkpoint::{Checkpoint, open_checkpoint_note};
