@@ -1,4 +1,4 @@
-//! The query-string parser of the list endpoints (`truce_model::query`) on outside bytes.
+//! The query-string parser of the list endpoints (`truce_server::query`) on outside bytes.
 //!
 //! Invariants:
 //! - no input panics, whatever parameters are allowed and asked for;
@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use truce_model::query::{MAX_LIMIT, Params, parse_bbox};
+use truce_server::query::{MAX_LIMIT, Params, parse_bbox};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {

@@ -6,12 +6,11 @@
 //! mutates the state; [`crate::State::apply`] does, once the entry is durably logged.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 use truce_model::agreement::{self, Resolver, ZoneKind};
-use truce_model::dsse::{DsseError, Envelope};
+use truce_model::dsse::Envelope;
 use truce_model::entry::{
     AgreementPayload, ConsentPayload, FieldError, KeyPayload, Kind, Payload, Role,
 };
@@ -21,62 +20,9 @@ use crate::State;
 use crate::agreements::ProposedVersion;
 use crate::incidents::{DecisionRecord, DisputeRecord};
 use crate::keys::KeyRecord;
-use crate::observations::{self, ObservationRecord};
-
-/// Why an entry may not be logged. Each variant maps to one HTTP status of DESIGN §8.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// 400: the envelope is not a well-formed truce envelope.
-    Malformed { pointer: String, message: String },
-    /// 401: a signature is by an unknown, revoked or expired key, or does not verify.
-    Unauthenticated(String),
-    /// 403: the signer's roles do not allow this kind of entry.
-    Forbidden(String),
-    /// 413: the envelope is larger than a leaf can hold.
-    TooLarge(String),
-    /// 422: the payload is invalid; every problem, by JSON pointer into the payload.
-    Invalid(Vec<FieldError>),
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Malformed { pointer, message } => {
-                write!(f, "malformed envelope at {pointer:?}: {message}")
-            }
-            Refusal::Unauthenticated(m) | Refusal::Forbidden(m) | Refusal::TooLarge(m) => {
-                f.write_str(m)
-            }
-            Refusal::Invalid(errors) => {
-                let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                write!(f, "invalid payload: {}", parts.join("; "))
-            }
-        }
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl From<DsseError> for Refusal {
-    fn from(e: DsseError) -> Refusal {
-        match e {
-            DsseError::TooLarge { .. } => Refusal::TooLarge(e.to_string()),
-            DsseError::Malformed { pointer, message } => Refusal::Malformed { pointer, message },
-            DsseError::InvalidPayload { pointer, message } => {
-                Refusal::Invalid(vec![FieldError::new(pointer, message)])
-            }
-            other => Refusal::Malformed {
-                pointer: String::new(),
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
-fn invalid(pointer: &str, message: impl Into<String>) -> Refusal {
-    Refusal::Invalid(vec![FieldError::new(pointer, message)])
-}
+use crate::observation_record::ObservationRecord;
+use crate::observations;
+use crate::refusal::{Refusal, invalid};
 
 /// An entry that passed admission, with what it will change.
 #[derive(Debug, Clone)]
@@ -250,7 +196,9 @@ impl State {
             Payload::Key(p) => self.admit_key(p, time_ms)?,
             Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
             Payload::Consent(p) => self.admit_consent(p, signer)?,
-            Payload::Observation(o) => self.admit_observation(&p.id, &o, signer, time_ms)?,
+            Payload::Observation(o) => Effect::Observe(Box::new(
+                self.admit_observation(&p.id, &o, signer, time_ms)?,
+            )),
             Payload::Decision(d) => self.admit_decision(&p.id, d, signer, names)?,
             Payload::Dispute(d) => self.admit_dispute(&p.id, d, signer, names)?,
             // Time passes in the log with the tick's log time; the tick itself changes nothing.

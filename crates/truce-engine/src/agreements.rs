@@ -107,7 +107,7 @@ pub struct AgreementRecord {
 }
 
 /// Status of an agreement version (DESIGN §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AgreementStatus {
     Proposed,
@@ -124,60 +124,6 @@ impl AgreementStatus {
             AgreementStatus::Superseded => "superseded",
         }
     }
-}
-
-/// A consent, as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConsentView {
-    pub party: String,
-    pub entry: String,
-    pub index: u64,
-    pub logged_at: String,
-}
-
-/// One version, as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct VersionView {
-    pub version: u32,
-    pub status: AgreementStatus,
-    pub sha256: String,
-    pub entry: String,
-    pub index: u64,
-    pub proposed_at: String,
-    pub entry_into_force_at: String,
-    /// When it entered (or will enter) into force, once every required consent is logged.
-    pub in_force_at: Option<String>,
-    pub required_consents: Vec<String>,
-    pub consents: Vec<ConsentView>,
-    pub missing: Vec<String>,
-}
-
-/// An agreement, as `GET /v1/agreements/{id}` shows it: the current version's status and
-/// consents at top level (the newest version in force, else the newest version), every version
-/// below.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AgreementView {
-    pub id: String,
-    pub title: String,
-    #[serde(flatten)]
-    pub current: VersionView,
-    pub parties: Vec<PartyView>,
-    /// The current version's document text (its sha256 is what parties consent to).
-    pub document: String,
-    /// The files the current version references: path → sha256, served at `/v1/blobs/{sha256}`.
-    pub blobs: BTreeMap<String, String>,
-    pub versions: Vec<VersionView>,
-    /// The log time at which the status was evaluated.
-    pub as_of: String,
-}
-
-/// A party of the current version.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PartyView {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    pub key: String,
 }
 
 /// RFC 3339 text of a log time.
@@ -231,59 +177,5 @@ impl AgreementRecord {
             .rev()
             .find(|v| self.status(v, now_ms) == AgreementStatus::InForce)
             .or(self.versions.last())
-    }
-
-    fn version_view(&self, v: &VersionRecord, now_ms: i64) -> VersionView {
-        VersionView {
-            version: v.version,
-            status: self.status(v, now_ms),
-            sha256: v.sha256.clone(),
-            entry: v.entry.clone(),
-            index: v.index,
-            proposed_at: rfc3339(v.time_ms),
-            entry_into_force_at: v.agreement.entry_into_force.at.to_string(),
-            in_force_at: v.in_force_from_ms().map(rfc3339),
-            required_consents: v.agreement.required_consents().to_vec(),
-            consents: v
-                .consents
-                .iter()
-                .map(|(party, c)| ConsentView {
-                    party: party.clone(),
-                    entry: c.entry.clone(),
-                    index: c.index,
-                    logged_at: rfc3339(c.time_ms),
-                })
-                .collect(),
-            missing: v.missing(),
-        }
-    }
-
-    /// The API view at log time `now_ms`; `None` only for a record without versions.
-    pub fn view(&self, now_ms: i64) -> Option<AgreementView> {
-        let current = self.current(now_ms)?;
-        Some(AgreementView {
-            id: self.id.clone(),
-            title: current.agreement.title.clone(),
-            current: self.version_view(current, now_ms),
-            parties: current
-                .agreement
-                .parties
-                .iter()
-                .map(|p| PartyView {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    role: p.role.to_string(),
-                    key: p.key.to_string(),
-                })
-                .collect(),
-            document: current.document.clone(),
-            blobs: current.blobs.clone(),
-            versions: self
-                .versions
-                .iter()
-                .map(|v| self.version_view(v, now_ms))
-                .collect(),
-            as_of: rfc3339(now_ms),
-        })
     }
 }

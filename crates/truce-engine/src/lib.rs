@@ -19,14 +19,13 @@ mod digest;
 pub mod incidents;
 mod keys;
 mod observation_query;
+mod observation_record;
 mod observations;
+mod refusal;
 mod rulings;
 
-pub use admit::{Admitted, Effect, Prepared, Refusal};
-pub use agreements::{
-    AgreementRecord, AgreementStatus, AgreementView, ConsentView, PartyView, ProposedVersion,
-    VersionRecord, VersionView, rfc3339,
-};
+pub use admit::{Admitted, Effect, Prepared};
+pub use agreements::{AgreementRecord, AgreementStatus, ProposedVersion, VersionRecord, rfc3339};
 pub use digest::StateDigest;
 pub use incidents::{
     AffiliationTally, DecisionRecord, DisputeRecord, Incident, IncidentPage, IncidentQuery,
@@ -34,7 +33,9 @@ pub use incidents::{
 };
 pub use keys::KeyRecord;
 pub use observation_query::{BBox, ObservationPage, ObservationQuery};
-pub use observations::{OBSERVER_ROLES, ObservationRecord};
+pub use observation_record::ObservationRecord;
+pub use observations::OBSERVER_ROLES;
+pub use refusal::Refusal;
 
 use std::collections::BTreeMap;
 

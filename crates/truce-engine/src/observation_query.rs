@@ -24,10 +24,9 @@ use std::sync::Arc;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
-pub use truce_model::query::BBox;
 use truce_model::taxonomy::EventType;
 
-use crate::observations::ObservationRecord;
+use crate::observation_record::ObservationRecord;
 
 /// Milliseconds per day: the R-tree's time axis is in days, so that its three axes have
 /// comparable spreads (degrees and days) and node splits stay meaningful.
@@ -111,6 +110,24 @@ impl ObservationQuery {
     }
 }
 
+/// A longitude/latitude box, inclusive, in degrees (RFC 7946 order: west, south, east, north).
+/// Boxes across the antimeridian are not represented: `min_lon <= max_lon` for a box that means
+/// anything (the server's query parser refuses the others).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl BBox {
+    /// Whether the point lies in the box (edges included).
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
+    }
+}
+
 /// One page of a query.
 #[derive(Debug)]
 pub struct ObservationPage<'a> {
@@ -124,7 +141,8 @@ pub struct ObservationPage<'a> {
 
 type Located = GeomWithData<Rectangle<[f64; 3]>, u32>;
 
-/// The indexes over the records of [`crate::observations::Observations`].
+/// The indexes over the state's observation records, which are addressed by their position in
+/// log order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ObservationIndex {
     by_type: BTreeMap<EventType, Vec<u32>>,

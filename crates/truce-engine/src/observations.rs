@@ -25,60 +25,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
-use truce_model::observation::{EventPoint, Observation, Weapon};
-use truce_model::taxonomy::{EventType, Family, Target};
+use truce_model::observation::Observation;
 
 use crate::State;
-use crate::admit::{Effect, Refusal};
 use crate::agreements::{AgreementStatus, rfc3339};
 use crate::incidents::{LinkParams, LinkPoint, MemberFacts};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
+use crate::observation_record::ObservationRecord;
+use crate::refusal::Refusal;
 
 /// Roles that may sign an `observation` entry (DESIGN §3).
 pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party];
-
-/// What the state keeps of one logged observation.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ObservationRecord {
-    /// The payload's `id`.
-    pub id: Arc<str>,
-    /// Log index of the entry.
-    pub index: u64,
-    /// Log time of the entry, ms since the epoch.
-    pub time_ms: i64,
-    /// The signer, `name+keyid`.
-    pub signer: Arc<str>,
-    /// The signer's affiliation at admission (an organisation or a party id).
-    pub affiliation: Arc<str>,
-    /// Signed by a key with the `party` role: a claim, never counted as monitoring evidence.
-    pub claim: bool,
-    /// The agreement it was reported under.
-    pub agreement: Arc<str>,
-    /// The version of that agreement in force at the log time.
-    pub agreement_version: u32,
-    /// Event type.
-    pub event_type: EventType,
-    /// Its family (clustering links only observations of one family).
-    pub family: Family,
-    /// Number of events.
-    pub count: u32,
-    /// Derived location and uncertainty (DESIGN §6).
-    pub point: EventPoint,
-    /// Observed window start, ms since the epoch.
-    pub from_ms: i64,
-    /// Observed window end, ms since the epoch.
-    pub to_ms: i64,
-    /// Weapon class and calibre (mm), if reported.
-    pub weapon: Option<Weapon>,
-    /// Targets, if reported.
-    pub targets: Box<[Target]>,
-    /// Bearing, seen from the event, from which fire came, if reported.
-    pub origin_bearing_deg: Option<f64>,
-    /// The party the observation accuses, if any (a claim, never attribution).
-    pub alleged_party: Option<Arc<str>>,
-}
 
 /// The observations of the log, in log order, with an index by id.
 #[derive(Debug, Clone, Default)]
@@ -212,14 +170,15 @@ impl State {
         self.incidents.insert(&agreement, family, link, &facts);
     }
 
-    /// The state-dependent checks of an observation logged at `time_ms` (see the module docs).
+    /// The state-dependent checks of an observation logged at `time_ms` (see the module docs),
+    /// and the record the state will keep of it.
     pub(crate) fn admit_observation(
         &self,
         id: &str,
         o: &Observation,
         signer: &KeyRecord,
         time_ms: i64,
-    ) -> Result<Effect, Refusal> {
+    ) -> Result<ObservationRecord, Refusal> {
         let mut errors: Vec<FieldError> = Vec::new();
         let mut version = None;
         match self.agreement(&o.agreement) {
@@ -264,7 +223,7 @@ impl State {
             return Err(Refusal::Invalid(errors));
         };
         let e = &o.event;
-        Ok(Effect::Observe(Box::new(ObservationRecord {
+        Ok(ObservationRecord {
             id: Arc::from(id),
             index: self.size(),
             time_ms,
@@ -283,7 +242,7 @@ impl State {
             targets: e.targets.clone().into_boxed_slice(),
             origin_bearing_deg: e.direction.as_ref().map(|d| d.origin_bearing_deg),
             alleged_party: o.alleged_party.as_deref().map(Arc::from),
-        })))
+        })
     }
 
     /// Every observation logged, in log order.

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use truce_model::entry::{DecisionPayload, DisputePayload, FieldError, Role};
 
 use crate::State;
-use crate::admit::{Effect, Refusal};
+use crate::admit::Effect;
 use crate::incidents::{DecisionRecord, DisputeRecord, Incident};
 use crate::keys::KeyRecord;
+use crate::refusal::Refusal;
 
 fn invalid(pointer: &str, message: impl Into<String>) -> Refusal {
     Refusal::Invalid(vec![FieldError::new(pointer, message)])

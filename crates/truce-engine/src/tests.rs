@@ -8,7 +8,7 @@ use truce_model::dsse::Envelope;
 use truce_model::keys::PrivateKey;
 
 use crate::testing::{T0, agreement_doc, log};
-use crate::{AgreementStatus, Refusal, State};
+use crate::{AgreementStatus, Refusal, State, rfc3339};
 
 struct World {
     state: State,
@@ -53,9 +53,12 @@ impl World {
     }
 }
 
+/// The status of the agreement's current version (the one `GET /v1/agreements/{id}` shows at top
+/// level).
 fn status(w: &World) -> AgreementStatus {
     let a = w.state.agreement("test-ceasefire").unwrap();
-    a.view(w.state.last_time_ms()).unwrap().current.status
+    let now = w.state.last_time_ms();
+    a.status(a.current(now).unwrap(), now)
 }
 
 #[test]
@@ -81,14 +84,10 @@ fn consent_story() {
 
     let consent = |id: &str| serde_json::json!({"id": id, "agreement":"test-ceasefire","version":1,"sha256": sha});
     w.submit(&ua, "consent", consent("c-ua")).unwrap();
-    let view = w
-        .state
-        .agreement("test-ceasefire")
-        .unwrap()
-        .view(w.state.last_time_ms())
-        .unwrap();
-    assert_eq!(view.current.status, AgreementStatus::Proposed);
-    assert_eq!(view.current.missing, vec!["RU".to_string()]);
+    let a = w.state.agreement("test-ceasefire").unwrap();
+    let current = a.current(w.state.last_time_ms()).unwrap();
+    assert_eq!(status(&w), AgreementStatus::Proposed);
+    assert_eq!(current.missing(), vec!["RU".to_string()]);
 
     // A party key that is accredited but not in the agreement: forbidden.
     assert!(matches!(
@@ -133,10 +132,10 @@ fn entry_into_force_waits_for_at() {
     assert_eq!(status(&w), AgreementStatus::Proposed);
     let a = w.state.agreement("test-ceasefire").unwrap();
     assert_eq!(
-        a.view(w.state.last_time_ms())
+        a.current(w.state.last_time_ms())
             .unwrap()
-            .current
-            .in_force_at
+            .in_force_from_ms()
+            .map(rfc3339)
             .as_deref(),
         Some("2099-01-01T00:00:00Z")
     );
@@ -175,10 +174,10 @@ fn new_version_supersedes_once_consented() {
         }
     }
     let a = w.state.agreement("test-ceasefire").unwrap();
-    let view = a.view(w.state.last_time_ms()).unwrap();
-    assert_eq!(view.current.version, 2);
-    assert_eq!(view.current.status, AgreementStatus::InForce);
-    assert_eq!(view.versions[0].status, AgreementStatus::Superseded);
+    let now = w.state.last_time_ms();
+    assert_eq!(a.current(now).unwrap().version, 2);
+    assert_eq!(status(&w), AgreementStatus::InForce);
+    assert_eq!(a.status(&a.versions[0], now), AgreementStatus::Superseded);
 }
 
 #[test]

@@ -7,6 +7,10 @@
 //!
 //! The envelope is stored in the canonical form of [`truce_model::dsse::Envelope::canonical_json`],
 //! so a leaf's bytes are a function of (time, envelope) alone: anyone can rebuild and re-hash it.
+//!
+//! This module is the one place that knows the byte layout: other crates build leaves with
+//! [`encode`], read them with [`Leaf::decode`], and ask [`holds_envelope`] whether a leaf logs a
+//! given envelope, rather than slicing or matching leaf bytes themselves.
 
 use std::fmt;
 
@@ -63,24 +67,7 @@ impl Leaf {
 
     /// Reads leaf bytes back, insisting that they are canonical (re-encoding gives the same bytes).
     pub fn decode(bytes: &[u8]) -> Result<Leaf, LeafError> {
-        if bytes.len() > MAX_LEAF_BYTES {
-            return Err(LeafError::TooLarge(bytes.len()));
-        }
-        let rest = bytes
-            .strip_prefix(PREFIX)
-            .ok_or(LeafError::Malformed("does not start with {\"time_ms\":"))?;
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        let (num, rest) = rest.split_at(digits);
-        let time_ms: i64 = std::str::from_utf8(num)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(LeafError::Malformed(
-                "time_ms is not a non-negative integer",
-            ))?;
-        let env = rest
-            .strip_prefix(MIDDLE)
-            .and_then(|r| r.strip_suffix(b"}"))
-            .ok_or(LeafError::Malformed("expected ,\"envelope\":{…}}"))?;
+        let (time_ms, env) = split(bytes)?;
         let envelope = Envelope::parse(env).map_err(LeafError::Envelope)?;
         let leaf = Leaf { time_ms, envelope };
         if leaf.encode() != bytes {
@@ -88,6 +75,40 @@ impl Leaf {
         }
         Ok(leaf)
     }
+}
+
+/// The log time and the envelope bytes of a leaf, from its frame
+/// `{"time_ms":<digits>,"envelope":<bytes>}` alone: the envelope bytes are not parsed.
+fn split(bytes: &[u8]) -> Result<(i64, &[u8]), LeafError> {
+    if bytes.len() > MAX_LEAF_BYTES {
+        return Err(LeafError::TooLarge(bytes.len()));
+    }
+    let rest = bytes
+        .strip_prefix(PREFIX)
+        .ok_or(LeafError::Malformed("does not start with {\"time_ms\":"))?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (num, rest) = rest.split_at(digits);
+    let time_ms: i64 = std::str::from_utf8(num)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(LeafError::Malformed(
+            "time_ms is not a non-negative integer",
+        ))?;
+    let env = rest
+        .strip_prefix(MIDDLE)
+        .and_then(|r| r.strip_suffix(b"}"))
+        .ok_or(LeafError::Malformed("expected ,\"envelope\":{…}}"))?;
+    Ok((time_ms, env))
+}
+
+/// Whether `leaf` logs exactly `canonical_envelope` (at whatever log time): the envelope bytes
+/// inside its frame are these bytes, neither more nor less.
+///
+/// This is how a resubmission is recognised without parsing the stored envelope again. It
+/// compares bytes, so `canonical_envelope` must be canonical
+/// ([`Envelope::canonical_json`]), as every envelope in a leaf written by [`encode`] is.
+pub fn holds_envelope(leaf: &[u8], canonical_envelope: &[u8]) -> bool {
+    split(leaf).is_ok_and(|(_, env)| env == canonical_envelope)
 }
 
 /// Leaf bytes for an already canonical envelope.
@@ -159,5 +180,25 @@ mod tests {
         assert!(Leaf::decode(&padded).is_err());
         assert!(Leaf::decode(b"{\"time_ms\":-1,\"envelope\":{}}").is_err());
         assert!(Leaf::decode(&vec![b'x'; MAX_LEAF_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn holds_envelope_is_exactly_the_envelope_inside() {
+        let l = leaf();
+        let bytes = l.encode();
+        let canonical = l.envelope.canonical_json();
+        assert!(holds_envelope(&bytes, &canonical));
+        // Another log time, same envelope.
+        assert!(holds_envelope(&encode(7, &canonical), &canonical));
+        // Not a suffix, prefix or other envelope.
+        assert!(!holds_envelope(&bytes, &canonical[1..]));
+        assert!(!holds_envelope(&bytes, &canonical[..canonical.len() - 1]));
+        assert!(!holds_envelope(&bytes, b""));
+        let k = PrivateKey::from_seed("op", [4; 32]).unwrap();
+        let other = Envelope::sign("tick", br#"{"id":"t1","time":"x"}"#, &[&k]);
+        assert!(!holds_envelope(&bytes, &other.canonical_json()));
+        // Not a leaf at all: the envelope bytes alone, or a broken frame.
+        assert!(!holds_envelope(&canonical, &canonical));
+        assert!(!holds_envelope(&bytes[..bytes.len() - 1], &canonical));
     }
 }

@@ -13,5 +13,4 @@ pub mod field;
 pub mod json;
 pub mod keys;
 pub mod observation;
-pub mod query;
 pub mod taxonomy;

@@ -7,7 +7,7 @@
 //! entry.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use truce_engine::State;
@@ -19,31 +19,35 @@ use truce_store::Store;
 
 use crate::blobs::BlobResolver;
 use crate::datadir::DataDir;
+use crate::intake::{Intake, Submission};
 use crate::ledger::{Ledger, Published};
-use crate::sequencer::{self, Sequencer, Shared, Submission};
+use crate::sequencer::{self, Sequencer};
+use crate::shared::{Recovering, SharedState, StateLost};
+use crate::tiles::TileCache;
 
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub state: Shared,
+    pub state: SharedState,
+    /// The sequencer's queue.
     pub submit: mpsc::Sender<Submission>,
+    /// Submissions, up to their receipts.
+    pub intake: Arc<Intake>,
     pub origin: String,
     pub log_vkey: VerifierKey,
     pub operator_vkey: VerifierKey,
     /// The latest committed checkpoint.
     pub published: watch::Receiver<Arc<Published>>,
-    /// Committed stored hashes kept in memory for proofs.
-    pub hashes: Arc<crate::ledger::HashCache>,
-    /// The ids in the log, approximately (a Bloom filter; see [`crate::seen`]).
-    pub seen: Arc<RwLock<crate::seen::SeenIds>>,
-    /// Configured bounds, and the per-key rate limiter.
+    /// Configured bounds.
     pub limits: crate::limits::Limits,
-    pub rate: Arc<crate::limits::RateLimiter>,
     /// Immutable tiles and bundles already served.
-    pub tiles: crate::routes::log::Tiles,
+    pub tiles: Arc<TileCache>,
     /// The witnesses asked to cosign checkpoints (listed at `/v1/log/vkeys`).
     pub witnesses: Arc<[truce_log::cosignature::CosignatureVerifier]>,
+    /// The last state digest computed, for its log size (`GET /v1/state`); the lock also makes
+    /// one computation at a time.
+    pub digest: Arc<std::sync::Mutex<Option<truce_engine::StateDigest>>>,
 }
 
 /// Why the state could not be rebuilt from the store.
@@ -226,8 +230,8 @@ impl AppState {
             .sign()
             .map_err(|e| ReplayError::Tree(format!("signing the checkpoint: {e}")))?;
         let (published_tx, published) = watch::channel(Arc::new(first));
-        let shared: Shared = Arc::new(RwLock::new(replayed.state));
-        let seen = Arc::new(RwLock::new(replayed.seen));
+        let shared = SharedState::new(replayed.state);
+        let seen = Arc::new(Recovering::new(replayed.seen));
         let (tx, rx) = mpsc::channel(4 * sequencer::MAX_BATCH);
         let sequencer = Sequencer {
             store: store.clone(),
@@ -251,19 +255,29 @@ impl AppState {
             log_vkey.clone(),
             dir.config.witnesses.clone(),
         ));
+        let intake = Intake {
+            store: store.clone(),
+            state: shared.clone(),
+            seen,
+            published: published.clone(),
+            hashes,
+            limits: dir.config.limits,
+            rate: crate::limits::RateLimiter::new(&dir.config.limits),
+            operator: operator.signer_id(),
+            queue: tx.clone(),
+        };
         Ok(AppState {
             store,
             state: shared,
             submit: tx,
+            intake: Arc::new(intake),
             origin: dir.config.origin.clone(),
             log_vkey,
             operator_vkey: operator,
             published,
-            hashes,
-            seen,
             limits: dir.config.limits,
-            rate: Arc::new(crate::limits::RateLimiter::new(&dir.config.limits)),
-            tiles: Arc::new(crate::routes::log::TileCache::new(64 << 20)),
+            tiles: Arc::new(TileCache::new(64 << 20)),
+            digest: Arc::default(),
             witnesses: dir
                 .config
                 .witnesses
@@ -273,8 +287,115 @@ impl AppState {
         })
     }
 
-    /// A read lock on the committed state.
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().expect("state lock poisoned")
+    /// A read lock on the committed state, unless it was lost ([`crate::shared`]).
+    pub fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>, StateLost> {
+        self.state.read()
+    }
+
+    /// The digest of the committed state, computed at most once per log size and by one caller
+    /// at a time (hashing walks the whole state). Blocking: call it off the async workers.
+    pub fn state_digest(&self) -> Result<truce_engine::StateDigest, StateLost> {
+        // The cache holds a value that is complete whenever a holder stops: recovering it
+        // after a panic is safe.
+        let mut cache = self
+            .digest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self.read()?;
+        if let Some(d) = cache.as_ref().filter(|d| d.size == state.size()) {
+            return Ok(d.clone());
+        }
+        let d = state.digest();
+        *cache = Some(d.clone());
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::intake::IntakeError;
+
+    async fn call(router: &axum::Router, req: Request<Body>) -> (StatusCode, String) {
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn post(envelope: &truce_model::dsse::Envelope) -> Request<Body> {
+        Request::post("/v1/entries")
+            .body(Body::from(envelope.canonical_json()))
+            .unwrap()
+    }
+
+    fn get(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    /// The shutdown path of [`crate::shared`]: once a writer panicked with the state locked,
+    /// nothing panics, every request that needs the state is a 503, nothing more is logged, and
+    /// the sequencer stops.
+    #[tokio::test]
+    async fn a_lost_state_is_503_everywhere_and_stops_the_sequencer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::init(&tmp.path().join("log"), "truce.example/log").unwrap();
+        let store = Arc::new(
+            truce_store_sqlite::SqliteStore::open(&dir.store_path())
+                .await
+                .unwrap(),
+        );
+        let app = AppState::start(store.clone(), &dir).await.unwrap();
+        let router = crate::router(app.clone());
+        let tick = |n: i64| crate::ticker::tick_envelope(&dir.operator_key, 1_800_000_000_000 + n);
+        assert_eq!(call(&router, post(&tick(1))).await.0, StatusCode::OK);
+        assert_eq!(call(&router, get("/healthz")).await.0, StatusCode::OK);
+
+        app.state.lose();
+        for path in [
+            "/healthz",
+            "/v1/agreements",
+            "/v1/agreements/x",
+            "/v1/observations",
+        ] {
+            let (status, body) = call(&router, get(path)).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+            assert!(body.contains("must be restarted"), "{path}: {body}");
+        }
+        let (status, body) = call(&router, post(&tick(2))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        // What the log holds is still answered from the log.
+        assert_eq!(call(&router, post(&tick(1))).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&router, get("/log/checkpoint")).await.0,
+            StatusCode::OK
+        );
+
+        // Whatever reaches the sequencer is refused, and the sequencer stops.
+        let envelope = tick(3);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        app.submit
+            .send(Submission {
+                canonical: envelope.canonical_json(),
+                prepared: truce_engine::Prepared::new(envelope).unwrap(),
+                resolver: BlobResolver::default(),
+                reply,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            answer.await.unwrap(),
+            Err(IntakeError::StateLost(_))
+        ));
+        tokio::time::timeout(std::time::Duration::from_secs(10), app.submit.closed())
+            .await
+            .expect("the sequencer stops");
+        assert_eq!(store.size().await.unwrap(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! Content-addressed blobs: agreement geometry (and, later, evidence media) live outside the log;
 //! entries name them by sha256.
 //!
-//! [`BlobResolver`] is how an agreement entry's referenced files reach the engine: the handler
+//! [`BlobResolver`] is how an agreement entry's referenced files reach the engine: intake
 //! (or replay) fetches exactly the blobs the entry lists, and the engine's validator reads them
 //! by path, with a precise error when a file is unlisted or was never uploaded.
 

@@ -479,7 +479,7 @@ pub async fn collect(
 mod tests {
     use super::*;
     use crate::datadir::DataDir;
-    use crate::sequencer::Submission;
+    use crate::intake::Submission;
     use truce_log::checkpoint::{Checkpoint, open_checkpoint_note};
     use truce_log::cosignature::{CosignerKey, verify_cosignatures};
     use truce_model::dsse::Envelope;

@@ -1,9 +1,10 @@
 #![forbid(unsafe_code)]
 //! The truce HTTP server (DESIGN §8).
 //!
-//! Requests flow one way: a handler checks what it can alone (size, envelope shape), hands the
-//! entry to the [sequencer], which admits it against the state, stores it durably and only then
-//! makes it visible; reads are served from the committed state. Every error is an RFC 9457
+//! Requests flow one way: a handler reads the request, [intake] checks what it can alone
+//! (envelope shape, signatures, rate) and hands the entry to the [sequencer], which admits it
+//! against the state, stores it durably and only then makes it visible; reads are served from
+//! the committed state. Every error is an RFC 9457
 //! problem document ([`problem::Problem`]). The OpenAPI document at `/openapi.json` is generated
 //! from the handlers' annotations, so it cannot drift from the code.
 
@@ -11,13 +12,17 @@ pub mod app;
 pub mod blobs;
 pub mod cosignatures;
 pub mod datadir;
+pub mod intake;
 pub mod ledger;
 pub mod limits;
 pub mod problem;
+pub mod query;
 pub mod routes;
 pub mod seen;
 pub mod sequencer;
+pub mod shared;
 pub mod ticker;
+pub mod tiles;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +74,9 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(routes::agreements::list_agreements))
         .routes(routes!(routes::agreements::get_agreement))
         .routes(routes!(routes::observations::list_observations))
+        .routes(routes!(routes::incidents::list_incidents))
+        .routes(routes!(routes::incidents::get_incident))
+        .routes(routes!(routes::state::get_state))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();
     let api = Arc::new(api);

@@ -8,6 +8,9 @@ use serde::Serialize;
 use truce_engine::Refusal;
 use truce_model::entry::FieldError;
 
+use crate::intake::IntakeError;
+use crate::shared::StateLost;
+
 /// A problem details document.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -136,6 +139,39 @@ impl From<Refusal> for Problem {
     }
 }
 
+impl From<IntakeError> for Problem {
+    fn from(e: IntakeError) -> Problem {
+        let detail = e.to_string();
+        match e {
+            IntakeError::Refused(r) => r.into(),
+            IntakeError::Conflict { .. } => Problem::conflict(detail),
+            IntakeError::LeafTooLarge { .. } => Problem::too_large(detail),
+            IntakeError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail);
+                p.retry_after = Some(retry_after_secs);
+                p
+            }
+            IntakeError::LookupFailed(_)
+            | IntakeError::BlobsUnreadable(_)
+            | IntakeError::LogFull(_)
+            | IntakeError::NotDurable(_)
+            | IntakeError::StateLost(_)
+            | IntakeError::ShuttingDown
+            | IntakeError::SequencerStopped
+            | IntakeError::ProofUnavailable { .. } => Problem::unavailable(detail),
+            IntakeError::Internal(_) => Problem::internal(detail),
+        }
+    }
+}
+
+impl From<StateLost> for Problem {
+    fn from(lost: StateLost) -> Problem {
+        Problem::unavailable(lost.to_string())
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -150,5 +186,72 @@ impl IntoResponse for Problem {
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use truce_store::StoreError;
+
+    use super::*;
+    use crate::ledger::ProofError;
+    use crate::limits::Limits;
+
+    #[test]
+    fn intake_errors_map_to_their_statuses_by_variant() {
+        let store = || StoreError::Backend("disk on fire".into());
+        let cases: Vec<(IntakeError, u16, &str)> = vec![
+            (
+                IntakeError::Refused(Refusal::Forbidden("no".into())),
+                403,
+                "forbidden",
+            ),
+            (IntakeError::Conflict { id: "a".into() }, 409, "id-conflict"),
+            (
+                IntakeError::LeafTooLarge { bytes: 70_000 },
+                413,
+                "too-large",
+            ),
+            (
+                IntakeError::RateLimited {
+                    author: "k".into(),
+                    retry_after_secs: 3,
+                    limits: Limits::default(),
+                },
+                429,
+                "rate-limited",
+            ),
+            (IntakeError::LookupFailed(store()), 503, "unavailable"),
+            (IntakeError::BlobsUnreadable(store()), 503, "unavailable"),
+            (IntakeError::LogFull("2^64".into()), 503, "unavailable"),
+            (IntakeError::NotDurable(store()), 503, "unavailable"),
+            (IntakeError::StateLost(StateLost), 503, "unavailable"),
+            (IntakeError::ShuttingDown, 503, "unavailable"),
+            (IntakeError::SequencerStopped, 503, "unavailable"),
+            (
+                IntakeError::ProofUnavailable {
+                    index: 4,
+                    error: ProofError::Store(store()),
+                },
+                503,
+                "unavailable",
+            ),
+            (IntakeError::Internal("bug".into()), 500, "internal"),
+        ];
+        for (e, status, slug) in cases {
+            let detail = e.to_string();
+            let retry = matches!(e, IntakeError::RateLimited { .. });
+            let p = Problem::from(e);
+            assert_eq!(p.status, status, "{detail}");
+            assert!(
+                p.kind.ends_with(&format!("/{slug}")),
+                "{detail}: {}",
+                p.kind
+            );
+            assert_eq!(p.retry_after, retry.then_some(3), "{detail}");
+            if status != 500 && status != 403 {
+                assert_eq!(p.detail, detail);
+            }
+        }
     }
 }

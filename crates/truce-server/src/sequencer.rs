@@ -1,7 +1,8 @@
 //! The sequencer: the single writer that turns accepted submissions into log entries.
 //!
-//! Every `POST /v1/entries` hands its envelope to this one task. It takes whatever submissions
-//! are waiting (group commit), and for each in order:
+//! Intake ([`crate::intake`], for every `POST /v1/entries`) and the ticker hand their envelopes
+//! to this one task. It takes whatever submissions are waiting (group commit), and for each in
+//! order:
 //! 1. answers a resubmission of an already logged envelope with its existing index (idempotence),
 //!    and refuses a logged `id` with other content (409);
 //! 2. admits it against the state *including the entries before it in this batch*;
@@ -14,44 +15,21 @@
 //! again from the shared state, so nothing unacknowledged ever becomes visible.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use truce_engine::{Admitted, Prepared, State};
-use truce_log::leaf::{self, Leaf};
+use truce_engine::{Admitted, State};
+use truce_log::leaf;
+use truce_model::entry::Kind;
 use truce_store::{NewEntry, Store};
 
-use crate::blobs::BlobResolver;
-use crate::ledger::{Ledger, Published};
-use crate::problem::Problem;
+use crate::intake::{IntakeError, Receipt, Submission, lookup};
+use crate::ledger::{HashCache, Ledger, Published};
+use crate::seen::SeenIds;
+use crate::shared::{Recovering, SharedState, StateLost};
 
 /// Most submissions committed in one transaction.
 pub const MAX_BATCH: usize = 1024;
-
-/// A submission waiting for the sequencer, prepared (decoded, signatures verified) by its
-/// handler.
-pub struct Submission {
-    pub prepared: Prepared,
-    /// The envelope's canonical JSON, as it goes into the leaf.
-    pub canonical: Vec<u8>,
-    /// The files an agreement references, fetched from the blob store by the handler.
-    pub resolver: BlobResolver,
-    pub reply: oneshot::Sender<Result<Receipt, Problem>>,
-}
-
-/// What a logged entry's submitter gets back.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    pub index: u64,
-    pub leaf_hash: [u8; 32],
-    /// True when the envelope had been logged before (an idempotent resubmission).
-    pub existing: bool,
-    /// A committed checkpoint that covers the entry.
-    pub checkpoint: Arc<Published>,
-}
-
-/// The shared, committed state readers see.
-pub type Shared = Arc<RwLock<State>>;
 
 /// Milliseconds since the epoch, by the wall clock.
 fn now_ms() -> i64 {
@@ -61,72 +39,92 @@ fn now_ms() -> i64 {
 /// The single writer. Owns the working state and the tree; see the module docs.
 pub struct Sequencer {
     pub store: Arc<dyn Store>,
-    pub shared: Shared,
+    pub shared: SharedState,
     pub ledger: Ledger,
     /// The latest committed checkpoint, for readers and witnesses.
     pub published: watch::Sender<Arc<Published>>,
-    /// The ids in the log, approximately. A handler consults it before queueing its entry;
+    /// The ids in the log, approximately. Intake consults it before queueing an entry;
     /// an entry with the same id committed in between is in it by the time the sequencer takes
     /// the submission (this task inserts every batch's ids right after the commit), so the
     /// sequencer asks the store again only on a "maybe". Anything that slipped past both would
     /// still be caught by the store's unique constraint, which fails the batch rather than log
     /// a duplicate.
-    pub seen: Arc<RwLock<crate::seen::SeenIds>>,
+    ///
+    /// Its lock recovers from poisoning ([`Recovering`]): inserting only ever sets bits, so a
+    /// panic in the middle of a batch's inserts leaves a valid filter that may lack some of that
+    /// batch's ids, and the store's unique constraint still refuses a duplicate.
+    pub seen: Arc<Recovering<SeenIds>>,
     /// Committed stored hashes, for proofs.
-    pub hashes: Arc<crate::ledger::HashCache>,
-}
-
-/// The answer for an id already in the log: its receipt if `canonical` is what was logged,
-/// else a conflict; `None` if the id is not logged.
-pub async fn lookup(
-    store: &dyn Store,
-    id: &str,
-    canonical: &[u8],
-    latest: &Arc<Published>,
-) -> Option<Result<Receipt, Problem>> {
-    match store.entry_by_id(id).await {
-        Err(e) => Some(Err(Problem::unavailable(format!("store: {e}")))),
-        Ok(None) => None,
-        Ok(Some(existing)) => {
-            let same = Leaf::decode(&existing.leaf)
-                .map(|l| l.envelope.canonical_json() == canonical)
-                .unwrap_or(false);
-            Some(if same {
-                Ok(Receipt {
-                    index: existing.index,
-                    leaf_hash: existing.leaf_hash,
-                    existing: true,
-                    checkpoint: latest.clone(),
-                })
-            } else {
-                Err(conflict(id))
-            })
-        }
-    }
+    pub hashes: Arc<HashCache>,
 }
 
 impl Sequencer {
-    /// Runs until every sender is dropped and the queue is drained.
+    /// Admits `sub` against the working copy. Decisions and disputes name incidents, which the
+    /// admission-only working copy does not keep: their names are looked up in the committed
+    /// state, which is at most this batch behind. Names only grow, so replay (which looks them up
+    /// in the full state itself) admits whatever this admits.
+    fn admit(
+        &self,
+        working: &State,
+        sub: &Submission,
+        time_ms: i64,
+    ) -> Result<Admitted, IntakeError> {
+        let refused = IntakeError::Refused;
+        match sub.prepared.kind() {
+            Kind::Decision | Kind::Dispute => {
+                let committed = self.shared.read().map_err(IntakeError::StateLost)?;
+                working
+                    .admit_prepared_with(&sub.prepared, time_ms, &sub.resolver, &committed)
+                    .map_err(refused)
+            }
+            _ => working
+                .admit_prepared(&sub.prepared, time_ms, &sub.resolver)
+                .map_err(refused),
+        }
+    }
+
+    /// Runs until every sender is dropped and the queue is drained, or until the committed state
+    /// is lost ([`crate::shared`]): then it logs nothing more, answers what is queued with
+    /// [`IntakeError::StateLost`] and stops, closing the queue.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
-        let mut working = read(&self.shared).for_admission();
+        let Some(mut working) = self.working_copy() else {
+            return;
+        };
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            if self.shared.is_lost() {
+                for sub in batch.drain(..) {
+                    let _ = sub.reply.send(Err(IntakeError::StateLost(StateLost)));
+                }
+                break;
+            }
             let saved = self.ledger.clone();
             if let Err(e) = self.commit_batch(&mut working, &mut batch).await {
                 tracing::error!(error = %e, "commit failed; resetting to the committed state");
-                working = read(&self.shared).for_admission();
+                let Some(reset) = self.working_copy() else {
+                    return;
+                };
+                working = reset;
                 self.ledger = saved;
             }
             batch.clear();
         }
     }
+
+    /// A fresh admission copy of the committed state; `None` (and the reason logged) if it is
+    /// lost.
+    fn working_copy(&self) -> Option<State> {
+        match self.shared.read() {
+            Ok(state) => Some(state.for_admission()),
+            Err(lost) => {
+                tracing::error!(%lost, "the sequencer stops");
+                None
+            }
+        }
+    }
 }
 
-fn read(shared: &Shared) -> std::sync::RwLockReadGuard<'_, State> {
-    // A poisoned lock means a panic while applying committed entries; the state may be
-    // inconsistent, so refusing to go on is the only safe answer.
-    shared.read().expect("state lock poisoned")
-}
+type Reply = oneshot::Sender<Result<Receipt, IntakeError>>;
 
 struct Pending {
     /// Taken when applied to the shared state.
@@ -134,9 +132,16 @@ struct Pending {
     index: u64,
     time_ms: i64,
     leaf_hash: [u8; 32],
-    reply: oneshot::Sender<Result<Receipt, Problem>>,
+    reply: Reply,
     /// Identical resubmissions that arrived in the same batch.
-    followers: Vec<oneshot::Sender<Result<Receipt, Problem>>>,
+    followers: Vec<Reply>,
+}
+
+impl Pending {
+    /// Everybody waiting for this entry.
+    fn replies(self) -> impl Iterator<Item = Reply> {
+        std::iter::once(self.reply).chain(self.followers)
+    }
 }
 
 impl Sequencer {
@@ -158,20 +163,17 @@ impl Sequencer {
             let id = sub.prepared.id().to_string();
             // Idempotence and conflicts within the batch.
             if let Some(&pos) = in_batch.get(&id) {
-                if entries[pos]
-                    .leaf
-                    .ends_with(&[&canonical[..], b"}"].concat())
-                {
+                if leaf::holds_envelope(&entries[pos].leaf, canonical) {
                     // The same envelope twice in one batch: acknowledged with the first copy.
                     pending[pos].followers.push(sub.reply);
                 } else {
-                    let _ = sub.reply.send(Err(conflict(&id)));
+                    let _ = sub.reply.send(Err(IntakeError::Conflict { id }));
                 }
                 continue;
             }
-            // The handler looked the id up before queueing it; an entry committed since then
+            // Intake looked the id up before queueing it; an entry committed since then
             // is in the filter, and only on a "maybe" is the store asked again.
-            let maybe_logged = self.seen.read().expect("lock poisoned").may_contain(&id);
+            let maybe_logged = self.seen.read().may_contain(&id);
             if maybe_logged {
                 let latest = self.published.borrow().clone();
                 if let Some(answer) = lookup(store, &id, canonical, &latest).await {
@@ -180,21 +182,19 @@ impl Sequencer {
                 }
             }
             let time_ms = now_ms().max(working.last_time_ms());
-            let admitted = match working.admit_prepared(&sub.prepared, time_ms, &sub.resolver) {
+            let admitted = match self.admit(&working, &sub, time_ms) {
                 Ok(a) => a,
-                Err(refusal) => {
-                    let _ = sub.reply.send(Err(refusal.into()));
+                Err(e) => {
+                    let _ = sub.reply.send(Err(e));
                     continue;
                 }
             };
             let index = first_index + entries.len() as u64;
             let leaf = leaf::encode(time_ms, canonical);
             if leaf.len() > leaf::MAX_LEAF_BYTES {
-                let _ = sub.reply.send(Err(Problem::too_large(format!(
-                    "the leaf would be {} bytes; the limit is {}",
-                    leaf.len(),
-                    leaf::MAX_LEAF_BYTES
-                ))));
+                let _ = sub
+                    .reply
+                    .send(Err(IntakeError::LeafTooLarge { bytes: leaf.len() }));
                 continue;
             }
             let leaf_hash = leaf::leaf_hash(&leaf);
@@ -224,28 +224,23 @@ impl Sequencer {
         let (tree, published) = match self.ledger.extend(&leaf_hashes) {
             Ok(t) => t,
             Err(e) => {
-                for p in pending {
-                    for reply in std::iter::once(p.reply).chain(p.followers) {
-                        let _ =
-                            reply.send(Err(Problem::unavailable(format!("the log is full: {e}"))));
-                    }
+                for reply in pending.into_iter().flat_map(Pending::replies) {
+                    let _ = reply.send(Err(IntakeError::LogFull(e.clone())));
                 }
-                return Err(e.to_string());
+                return Err(e);
             }
         };
         let admitted_at = std::time::Instant::now();
         if let Err(e) = store.append(first_index, &entries, &tree).await {
-            for p in pending {
-                for reply in std::iter::once(p.reply).chain(p.followers) {
-                    let _ = reply.send(Err(Problem::unavailable(format!(
-                    "the entry could not be stored durably ({e}); it was not logged, submit it again"
-                ))));
-                }
+            for reply in pending.into_iter().flat_map(Pending::replies) {
+                let _ = reply.send(Err(IntakeError::NotDurable(e.clone())));
             }
             return Err(e.to_string());
         }
-        {
-            let mut state = self.shared.write().expect("state lock poisoned");
+        // Only this task writes the state, and `run` found it intact before the batch. Were it
+        // lost anyway, the batch is logged all the same: it is acknowledged below, and the next
+        // batch finds the state lost and stops.
+        if let Ok(mut state) = self.shared.write() {
             for p in &mut pending {
                 if let Some(admitted) = p.admitted.take() {
                     state.apply(admitted, p.index, p.time_ms);
@@ -253,7 +248,7 @@ impl Sequencer {
             }
         }
         {
-            let mut seen = self.seen.write().expect("lock poisoned");
+            let mut seen = self.seen.write();
             for e in &entries {
                 seen.insert(&e.entry_id);
             }
@@ -271,7 +266,7 @@ impl Sequencer {
                 existing: false,
                 checkpoint: published.clone(),
             };
-            for (i, reply) in std::iter::once(p.reply).chain(p.followers).enumerate() {
+            for (i, reply) in p.replies().enumerate() {
                 let _ = reply.send(Ok(Receipt {
                     existing: i > 0,
                     ..receipt.clone()
@@ -287,10 +282,4 @@ impl Sequencer {
         );
         Ok(())
     }
-}
-
-fn conflict(id: &str) -> Problem {
-    Problem::conflict(format!(
-        "entry id {id:?} is already logged with different content; choose a new id"
-    ))
 }

@@ -16,7 +16,8 @@ use truce_model::keys::PrivateKey;
 use truce_engine::Prepared;
 
 use crate::blobs::BlobResolver;
-use crate::sequencer::{Shared, Submission};
+use crate::intake::Submission;
+use crate::shared::SharedState;
 
 /// The tick payload for log time `now_ms`.
 pub fn tick_envelope(operator: &PrivateKey, now_ms: i64) -> Envelope {
@@ -27,11 +28,11 @@ pub fn tick_envelope(operator: &PrivateKey, now_ms: i64) -> Envelope {
     Envelope::sign("tick", payload.to_string().as_bytes(), &[operator])
 }
 
-/// Runs until the sequencer goes away: every `every`, logs a tick if nothing was logged for
-/// that long.
+/// Runs until the sequencer goes away or the state is lost: every `every`, logs a tick if
+/// nothing was logged for that long.
 pub async fn run(
     operator: Arc<PrivateKey>,
-    state: Shared,
+    state: SharedState,
     submit: mpsc::Sender<Submission>,
     every: Duration,
 ) {
@@ -40,7 +41,9 @@ pub async fn run(
     loop {
         interval.tick().await;
         let now = jiff::Timestamp::now().as_millisecond();
-        let last = state.read().map(|s| s.last_time_ms()).unwrap_or(0);
+        let Ok(last) = state.read().map(|s| s.last_time_ms()) else {
+            return;
+        };
         if now.saturating_sub(last) < every.as_millis() as i64 {
             continue;
         }
@@ -61,7 +64,7 @@ pub async fn run(
         }
         match rx.await {
             Ok(Ok(r)) => tracing::debug!(index = r.index, "tick logged"),
-            Ok(Err(p)) => tracing::warn!(detail = %p.detail, "tick refused"),
+            Ok(Err(e)) => tracing::warn!(detail = %e, "tick refused"),
             Err(_) => return,
         }
     }

@@ -8,7 +8,7 @@ use truce_model::taxonomy::EventType;
 use super::query::IncidentQuery;
 use super::{Incident, IncidentStatus};
 use crate::State;
-use crate::observations::ObservationRecord;
+use crate::observation_record::ObservationRecord;
 
 /// An incident as readers see it.
 #[derive(Debug, Clone)]

@@ -1,19 +1,19 @@
-//! `POST /v1/entries`: submit a signed entry.
+//! `POST /v1/entries` and `GET /v1/entries/{id}`: signed entries in and out.
+//!
+//! Only HTTP happens here: the request body is read within its bound and handed to
+//! [`crate::intake`], whose answer becomes the JSON receipt or a problem document.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use http_body_util::LengthLimitError;
 use serde::Serialize;
-use tokio::sync::oneshot;
-use truce_model::dsse::{Envelope, MAX_ENVELOPE_BYTES};
+use truce_model::dsse::MAX_ENVELOPE_BYTES;
 
 use crate::app::AppState;
-use crate::blobs::BlobResolver;
 use crate::problem::Problem;
-use crate::sequencer::{Submission, lookup};
-use truce_engine::Prepared;
 
 /// Largest request body for an entry: generous for whitespace, bounded for safety.
 pub const MAX_ENTRY_BODY: usize = 2 * MAX_ENVELOPE_BYTES;
@@ -32,15 +32,22 @@ pub struct EntryReceipt {
 
 /// Reads a body of at most `limit` bytes, answering 413 beyond it.
 pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Problem> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // `to_bytes` fails with a length-limit error or an I/O error from the client.
-        let source = std::error::Error::source(&e).map(ToString::to_string);
-        if format!("{e} {source:?}").contains("length limit") {
-            Problem::too_large(format!("the request body exceeds {limit} bytes"))
-        } else {
-            Problem::bad_request(format!("reading the request body: {e}"))
-        }
-    })
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| unreadable(&e, limit))
+}
+
+/// The problem with a body that could not be read: too large (a [`LengthLimitError`] anywhere in
+/// the error's source chain, ours or a layer's) or an I/O error from the client.
+fn unreadable(e: &axum::Error, limit: usize) -> Problem {
+    let mut chain = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    });
+    if chain.any(|e| e.is::<LengthLimitError>()) {
+        Problem::too_large(format!("the request body exceeds {limit} bytes"))
+    } else {
+        Problem::bad_request(format!("reading the request body: {e}"))
+    }
 }
 
 /// Submit a signed entry (a DSSE envelope).
@@ -70,97 +77,11 @@ pub async fn post_entry(State(app): State<AppState>, body: Body) -> Response {
 
 async fn submit(app: AppState, body: Body) -> Result<EntryReceipt, Problem> {
     let bytes = read_body(body, MAX_ENTRY_BODY).await?;
-    let envelope = Envelope::parse(&bytes).map_err(truce_engine::Refusal::from)?;
-    let canonical = envelope.canonical_json();
-    let mut prepared = Prepared::new(envelope)?;
-    // Resubmissions are answered here, without queueing.
-    let latest = app.published.borrow().clone();
-    let maybe_logged = app
-        .seen
-        .read()
-        .expect("lock poisoned")
-        .may_contain(prepared.id());
-    let logged = if maybe_logged {
-        lookup(&*app.store, prepared.id(), &canonical, &latest).await
-    } else {
-        None
-    };
-    let receipt = match logged {
-        Some(answer) => answer?,
-        None => {
-            // Signatures are checked here, in parallel across requests; the sequencer only
-            // confirms that the keys are still the same and usable.
-            let keys = app.read().signature_keys(prepared.envelope());
-            prepared.preverify(&keys);
-            // The rate limit applies to the entry's author, once its signature is verified.
-            // The log's own operator key is exempt.
-            if let Some(author) = prepared.verified_keyids().next()
-                && author != app.operator_vkey.signer_id()
-                && let Err(wait) = app.rate.take(author, std::time::Instant::now())
-            {
-                let secs = wait.as_secs().max(1);
-                let mut p = Problem::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    format!(
-                        "key {author} submits faster than {} entries per second (bursts of {}); retry in {secs} s",
-                        app.limits.entries_per_second, app.limits.burst
-                    ),
-                );
-                p.retry_after = Some(secs);
-                return Err(p);
-            }
-            // Blobs are read only for an agreement verifiably signed by an operator: nobody
-            // else can make the server load megabytes of geometry.
-            let by_operator = {
-                let state = app.read();
-                prepared.verified_keyids().any(|id| {
-                    state
-                        .key(id)
-                        .is_some_and(|k| k.has_role(truce_model::entry::Role::Operator))
-                })
-            };
-            let resolver = if by_operator {
-                BlobResolver::for_envelope(&*app.store, prepared.envelope())
-                    .await
-                    .map_err(|e| Problem::unavailable(format!("reading blobs: {e}")))?
-            } else {
-                BlobResolver::default()
-            };
-            let (reply, rx) = oneshot::channel();
-            app.submit
-                .send(Submission {
-                    prepared,
-                    canonical,
-                    resolver,
-                    reply,
-                })
-                .await
-                .map_err(|_| Problem::unavailable("the server is shutting down"))?;
-            rx.await.map_err(|_| {
-                Problem::unavailable("the sequencer stopped; the entry was not logged")
-            })??
-        }
-    };
-    let proof = crate::ledger::inclusion_proof(
-        &*app.store,
-        &app.hashes,
-        receipt.checkpoint.size,
-        receipt.index,
-    )
-    .await
-    .map_err(|e| {
-        Problem::unavailable(format!(
-            "the entry is logged at index {}, but its inclusion proof failed: {e}",
-            receipt.index
-        ))
-    })?;
-    let proof = crate::ledger::Ledger::receipt_text(receipt.index, proof, &receipt.checkpoint)
-        .map_err(Problem::internal)?;
+    let logged = app.intake.submit(&bytes).await?;
     Ok(EntryReceipt {
-        index: receipt.index,
-        leaf_hash: hex::encode(receipt.leaf_hash),
-        proof,
+        index: logged.index,
+        leaf_hash: hex::encode(logged.leaf_hash),
+        proof: logged.proof,
     })
 }
 
@@ -224,4 +145,33 @@ pub async fn get_entry(
         leaf_hash: hex::encode(e.leaf_hash),
         envelope,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{Full, Limited};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_too_large_and_broken_ones_malformed() {
+        let body = || Body::from(vec![b'x'; 10]);
+        assert_eq!(read_body(body(), 10).await.unwrap().len(), 10);
+        let p = read_body(body(), 9).await.unwrap_err();
+        assert_eq!(
+            (p.status, p.detail.as_str()),
+            (413, "the request body exceeds 9 bytes")
+        );
+        // A limit applied further out (a layer) is recognised by its type all the same.
+        let limited = Body::new(Limited::new(
+            Full::new(axum::body::Bytes::from(vec![0; 10])),
+            4,
+        ));
+        assert_eq!(read_body(limited, 100).await.unwrap_err().status, 413);
+        // Anything else the client does wrong is a malformed request.
+        let reset = axum::Error::new(std::io::Error::other("connection reset"));
+        let p = unreadable(&reset, 9);
+        assert_eq!(p.status, 400);
+        assert!(p.detail.ends_with("connection reset"), "{}", p.detail);
+    }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::problem::Problem;
 
 /// Liveness, and how far the log has grown.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -16,11 +17,13 @@ pub struct Health {
 
 /// Liveness check.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
-pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
-    Json(Health {
+pub async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, Problem> {
+    // A server whose state was lost answers 503 here too, so that a supervisor restarts it
+    // (see `crate::shared`).
+    Ok(Json(Health {
         status: "ok",
-        size: app.read().size(),
-    })
+        size: app.read()?.size(),
+    }))
 }
 
 /// The keys a client needs to verify this log.

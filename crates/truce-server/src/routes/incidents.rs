@@ -43,7 +43,14 @@ pub struct IncidentFilter {
 }
 
 const PARAMETERS: [&str; 8] = [
-    "from", "to", "bbox", "status", "type", "agreement", "limit", "cursor",
+    "from",
+    "to",
+    "bbox",
+    "status",
+    "type",
+    "agreement",
+    "limit",
+    "cursor",
 ];
 
 /// An incident's time window.
@@ -271,7 +278,9 @@ fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
     {
         p.error("to", "is before from");
     }
-    q.bbox = p.bbox().map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
+    q.bbox = p
+        .bbox()
+        .map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
     for name in p.many("status", true) {
         match IncidentStatus::from_name(&name) {
             Some(s) => q.statuses.push(s),
@@ -407,7 +416,11 @@ mod tests {
         assert_eq!((q.limit, q.after), (5, Some(9)));
         let e = query(Some("status=open&type=boom&party=UA")).unwrap_err();
         assert_eq!(e.status, 400);
-        for want in ["status: \"open\" is not a status", "type: \"boom\"", "\"party\""] {
+        for want in [
+            "status: \"open\" is not a status",
+            "type: \"boom\"",
+            "\"party\"",
+        ] {
             assert!(e.detail.contains(want), "{want}: {}", e.detail);
         }
     }

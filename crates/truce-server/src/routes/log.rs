@@ -2,11 +2,8 @@
 //!
 //! Tiles are computed from stored hashes on request. A tile of a given width never changes (a
 //! partial tile of width W is the first W hashes of the full tile, which are final once they
-//! exist), so every tile and bundle is served as immutable and cached in memory; only the
-//! checkpoint is mutable.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+//! exist), so every tile and bundle is served as immutable and cached in memory
+//! ([`crate::tiles`]); only the checkpoint is mutable.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,44 +15,6 @@ use crate::app::AppState;
 use crate::problem::Problem;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-/// A bounded cache of tile bodies, oldest evicted first. Tiles are immutable, so nothing is
-/// ever invalidated; the bound keeps memory flat however large the log grows.
-pub struct TileCache {
-    inner: Mutex<(HashMap<String, Bytes>, VecDeque<String>, usize)>,
-    max_bytes: usize,
-}
-
-impl TileCache {
-    /// A cache holding at most `max_bytes` of tile bodies.
-    pub fn new(max_bytes: usize) -> TileCache {
-        TileCache {
-            inner: Mutex::new((HashMap::new(), VecDeque::new(), 0)),
-            max_bytes,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<Bytes> {
-        self.inner.lock().ok()?.0.get(key).cloned()
-    }
-
-    fn put(&self, key: String, body: Bytes) {
-        let Ok(mut g) = self.inner.lock() else { return };
-        let (map, order, bytes) = &mut *g;
-        if map.contains_key(&key) || body.len() > self.max_bytes {
-            return;
-        }
-        *bytes += body.len();
-        order.push_back(key.clone());
-        map.insert(key, body);
-        while *bytes > self.max_bytes {
-            let Some(old) = order.pop_front() else { break };
-            if let Some(b) = map.remove(&old) {
-                *bytes -= b.len();
-            }
-        }
-    }
-}
 
 fn octets(body: Bytes) -> Response {
     let mut resp = body.into_response();
@@ -158,6 +117,3 @@ pub async fn tile(
     app.tiles.put(full, body.clone());
     Ok(octets(body))
 }
-
-/// Shared by handlers.
-pub type Tiles = Arc<TileCache>;

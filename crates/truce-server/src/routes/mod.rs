@@ -4,6 +4,7 @@ pub mod agreements;
 pub mod blobs;
 pub mod entries;
 pub mod health;
+pub mod incidents;
 pub mod log;
 pub mod observations;
-pub mod params;
+pub mod state;

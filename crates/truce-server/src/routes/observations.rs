@@ -16,7 +16,7 @@ use truce_model::taxonomy::{EventType, Family};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::routes::params::{self, Params};
+use crate::query::Params;
 
 /// The parameters `GET /v1/observations` accepts (documentation; parsed strictly by [`Params`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -172,12 +172,12 @@ fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
             ),
         }
     }
-    params::finish(p)?;
+    p.finish().map_err(Problem::bad_query)?;
     Ok(q)
 }
 
 /// Whether the client asked for GeoJSON.
-fn wants_geojson(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_geojson(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -221,7 +221,7 @@ pub async fn list_observations(
 ) -> Result<Response, Problem> {
     let q = query(raw.as_deref())?;
     let (mut items, next) = {
-        let state = app.read();
+        let state = app.read()?;
         let page = state.query_observations(&q);
         let items: Vec<ObservationItem> =
             page.items.iter().map(|r| ObservationItem::of(r)).collect();
@@ -280,6 +280,11 @@ fn feature_collection(items: Vec<ObservationItem>, next: Option<String>) -> Resp
             })
         })
         .collect();
+    geojson_response(features, next)
+}
+
+/// A FeatureCollection of `features` with `next` as a foreign member, as `application/geo+json`.
+pub(crate) fn geojson_response(features: Vec<serde_json::Value>, next: Option<String>) -> Response {
     let body = serde_json::json!({"type": "FeatureCollection", "features": features, "next": next});
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(

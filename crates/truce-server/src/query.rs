@@ -4,8 +4,16 @@
 //! filter that belongs to another resource, a single-valued parameter given twice) is a 400 that
 //! says which parameter and why, rather than a filter silently ignored, which would hand the
 //! client the wrong data with a 200. All problems are reported at once.
+//!
+//! This is HTTP, so it lives in the server; what a parsed query means (a time window, a
+//! [`BBox`], a page size) is the engine's business. Every value is bounded before it is kept
+//! (count, length), the parser never panics on any input (the `query_params` fuzz target and the
+//! property test below), and a value it returns is in range: a limit in 1..=[`MAX_LIMIT`], a box
+//! with finite coordinates and `min <= max`.
 
 use std::collections::BTreeMap;
+
+use truce_engine::BBox;
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 1000;
@@ -164,22 +172,6 @@ impl Params {
 
 fn short(v: &str) -> String {
     v.chars().take(64).collect()
-}
-
-/// A longitude/latitude box, inclusive, in degrees (RFC 7946 order: west, south, east, north).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BBox {
-    pub min_lon: f64,
-    pub min_lat: f64,
-    pub max_lon: f64,
-    pub max_lat: f64,
-}
-
-impl BBox {
-    /// Whether the point lies in the box (edges included).
-    pub fn contains(&self, lon: f64, lat: f64) -> bool {
-        (self.min_lon..=self.max_lon).contains(&lon) && (self.min_lat..=self.max_lat).contains(&lat)
-    }
 }
 
 /// Parses `minLon,minLat,maxLon,maxLat`.

@@ -1,0 +1,253 @@
+//! Intake: everything between a submitted envelope's bytes and its receipt, except admission
+//! itself, which is the sequencer's.
+//!
+//! [`Intake::submit`] runs, in order (cheapest and most parallel first; each step may end it):
+//! 1. parse the envelope and prepare it (kind, payload, `id`): no state needed, `400`/`413`/`422`;
+//! 2. answer a resubmission from the log: an `id` the filter of logged ids may hold is looked up
+//!    in the store; the same envelope gets its old receipt, other content a conflict;
+//! 3. pre-verify the signatures under the keys the committed state knows, in parallel across
+//!    requests (the sequencer then only confirms that each key is still the same and usable);
+//! 4. rate-limit the verified author (the log's operator key is exempt);
+//! 5. read the files an agreement references, only when an operator verifiably signed it: nobody
+//!    else can make the server load megabytes of geometry;
+//! 6. queue it for the [sequencer](crate::sequencer) and wait for its answer;
+//! 7. prove the entry's inclusion in the checkpoint that first covers it.
+//!
+//! Invariants: intake never changes the state and decides no admission — the sequencer admits
+//! every entry against the state including the entries before it in its batch; a signature
+//! verified here counts there only under the very same key. Failures are typed
+//! ([`IntakeError`]); which HTTP status each one is, is decided in [`crate::problem`] alone.
+//!
+//! The queue's protocol ([`Submission`] in, [`Receipt`] or [`IntakeError`] out) is defined here
+//! and served by the sequencer, so that this module does not depend on it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use truce_engine::{Prepared, Refusal};
+use truce_log::leaf;
+use truce_model::dsse::Envelope;
+use truce_model::entry::Role;
+use truce_store::{Store, StoreError};
+
+use crate::blobs::BlobResolver;
+use crate::ledger::{self, HashCache, Ledger, ProofError, Published};
+use crate::limits::{Limits, RateLimiter};
+use crate::seen::SeenIds;
+use crate::shared::{Recovering, SharedState, StateLost};
+
+/// A submission waiting for the sequencer, prepared (decoded, signatures verified) by intake.
+pub struct Submission {
+    pub prepared: Prepared,
+    /// The envelope's canonical JSON, as it goes into the leaf.
+    pub canonical: Vec<u8>,
+    /// The files an agreement references, fetched from the blob store by intake.
+    pub resolver: BlobResolver,
+    pub reply: oneshot::Sender<Result<Receipt, IntakeError>>,
+}
+
+/// What the sequencer answers for a logged entry.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: [u8; 32],
+    /// True when the envelope had been logged before (an idempotent resubmission).
+    pub existing: bool,
+    /// A committed checkpoint that covers the entry.
+    pub checkpoint: Arc<Published>,
+}
+
+/// A logged entry, as its submitter learns it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub index: u64,
+    pub leaf_hash: [u8; 32],
+    /// The C2SP tlog-proof text: the entry's inclusion in a signed checkpoint.
+    pub proof: String,
+}
+
+/// Why a submission got no receipt. The variants say what happened; [`crate::problem`] maps
+/// each to its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Admission refused the entry (its own status: 400, 401, 403, 413 or 422).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The payload `id` is logged with other content.
+    #[error("entry id {id:?} is already logged with different content; choose a new id")]
+    Conflict { id: String },
+    /// The leaf for the entry would exceed [`leaf::MAX_LEAF_BYTES`].
+    #[error("the leaf would be {bytes} bytes; the limit is {max}", max = leaf::MAX_LEAF_BYTES)]
+    LeafTooLarge { bytes: usize },
+    /// The author submits faster than its rate.
+    #[error(
+        "key {author} submits faster than {} entries per second (bursts of {}); retry in \
+         {retry_after_secs} s",
+        limits.entries_per_second,
+        limits.burst
+    )]
+    RateLimited {
+        author: String,
+        /// Whole seconds to wait, at least 1.
+        retry_after_secs: u64,
+        limits: Limits,
+    },
+    /// The store could not say whether the `id` is logged.
+    #[error("store: {0}")]
+    LookupFailed(StoreError),
+    /// The files the agreement references could not be read.
+    #[error("reading blobs: {0}")]
+    BlobsUnreadable(StoreError),
+    /// The tree cannot grow any further.
+    #[error("the log is full: {0}")]
+    LogFull(String),
+    /// The batch could not be stored; nothing of it was logged.
+    #[error("the entry could not be stored durably ({0}); it was not logged, submit it again")]
+    NotDurable(StoreError),
+    /// The committed state was lost.
+    #[error(transparent)]
+    StateLost(#[from] StateLost),
+    /// The sequencer's queue is closed.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The sequencer went away before answering.
+    #[error("the sequencer stopped; the entry was not logged")]
+    SequencerStopped,
+    /// The entry is logged, but its inclusion proof could not be produced.
+    #[error("the entry is logged at index {index}, but its inclusion proof failed: {error}")]
+    ProofUnavailable { index: u64, error: ProofError },
+    /// A fault of the server's own making (the details go to its log, not to the client).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The answer for an id already in the log: its receipt if `canonical` is what was logged,
+/// else a conflict; `None` if the id is not logged.
+pub async fn lookup(
+    store: &dyn Store,
+    id: &str,
+    canonical: &[u8],
+    latest: &Arc<Published>,
+) -> Option<Result<Receipt, IntakeError>> {
+    match store.entry_by_id(id).await {
+        Err(e) => Some(Err(IntakeError::LookupFailed(e))),
+        Ok(None) => None,
+        Ok(Some(existing)) => Some(if leaf::holds_envelope(&existing.leaf, canonical) {
+            Ok(Receipt {
+                index: existing.index,
+                leaf_hash: existing.leaf_hash,
+                existing: true,
+                checkpoint: latest.clone(),
+            })
+        } else {
+            Err(IntakeError::Conflict { id: id.to_string() })
+        }),
+    }
+}
+
+/// What intake reads and feeds: shared with the sequencer, which alone writes.
+pub struct Intake {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) state: SharedState,
+    /// The ids in the log, approximately (see [`crate::seen`]).
+    pub(crate) seen: Arc<Recovering<SeenIds>>,
+    pub(crate) published: watch::Receiver<Arc<Published>>,
+    pub(crate) hashes: Arc<HashCache>,
+    pub(crate) limits: Limits,
+    pub(crate) rate: RateLimiter,
+    /// The log's operator key (`name+keyid`), exempt from the rate limit.
+    pub(crate) operator: String,
+    /// The sequencer's queue.
+    pub(crate) queue: mpsc::Sender<Submission>,
+}
+
+impl Intake {
+    /// Takes the envelope in `body` through every step of the module docs, up to its receipt.
+    pub async fn submit(&self, body: &[u8]) -> Result<Logged, IntakeError> {
+        let envelope = Envelope::parse(body).map_err(Refusal::from)?;
+        let canonical = envelope.canonical_json();
+        let prepared = Prepared::new(envelope)?;
+        // Resubmissions are answered here, without queueing.
+        let latest = self.published.borrow().clone();
+        let logged = if self.seen.read().may_contain(prepared.id()) {
+            lookup(&*self.store, prepared.id(), &canonical, &latest).await
+        } else {
+            None
+        };
+        let receipt = match logged {
+            Some(answer) => answer?,
+            None => self.sequence(prepared, canonical).await?,
+        };
+        self.prove(&receipt).await
+    }
+
+    /// Steps 3 to 6: a new entry, through the sequencer.
+    async fn sequence(
+        &self,
+        mut prepared: Prepared,
+        canonical: Vec<u8>,
+    ) -> Result<Receipt, IntakeError> {
+        let keys = self.state.read()?.signature_keys(prepared.envelope());
+        prepared.preverify(&keys);
+        // The rate limit applies to the entry's author, once its signature is verified.
+        if let Some(author) = prepared.verified_keyids().next()
+            && author != self.operator
+            && let Err(wait) = self.rate.take(author, Instant::now())
+        {
+            return Err(IntakeError::RateLimited {
+                author: author.to_string(),
+                retry_after_secs: wait.as_secs().max(1),
+                limits: self.limits,
+            });
+        }
+        let resolver = if self.by_operator(&prepared)? {
+            BlobResolver::for_envelope(&*self.store, prepared.envelope())
+                .await
+                .map_err(IntakeError::BlobsUnreadable)?
+        } else {
+            BlobResolver::default()
+        };
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Submission {
+                prepared,
+                canonical,
+                resolver,
+                reply,
+            })
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)?;
+        answer.await.map_err(|_| IntakeError::SequencerStopped)?
+    }
+
+    /// Whether a signature verified under a key with the operator role.
+    fn by_operator(&self, prepared: &Prepared) -> Result<bool, StateLost> {
+        let state = self.state.read()?;
+        Ok(prepared
+            .verified_keyids()
+            .any(|id| state.key(id).is_some_and(|k| k.has_role(Role::Operator))))
+    }
+
+    /// Step 7: the receipt's inclusion proof in its checkpoint.
+    async fn prove(&self, receipt: &Receipt) -> Result<Logged, IntakeError> {
+        let proof = ledger::inclusion_proof(
+            &*self.store,
+            &self.hashes,
+            receipt.checkpoint.size,
+            receipt.index,
+        )
+        .await
+        .map_err(|error| IntakeError::ProofUnavailable {
+            index: receipt.index,
+            error,
+        })?;
+        let proof = Ledger::receipt_text(receipt.index, proof, &receipt.checkpoint)
+            .map_err(IntakeError::Internal)?;
+        Ok(Logged {
+            index: receipt.index,
+            leaf_hash: receipt.leaf_hash,
+            proof,
+        })
+    }
+}
