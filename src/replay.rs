@@ -38,13 +38,12 @@ use crate::client::{self, LogKey};
 
 /// Arguments of `truce replay`.
 #[derive(Args)]
-#[group(required = true, multiple = false, id = "source")]
 pub struct ReplayArgs {
     /// A data directory to replay (its store is opened; stop the server first, or copy it).
-    #[arg(long, group = "source")]
+    #[arg(long, conflicts_with = "log", required_unless_present = "log")]
     data: Option<PathBuf>,
     /// The URL of a truce server whose log to replay over HTTP.
-    #[arg(long, group = "source")]
+    #[arg(long)]
     log: Option<String>,
     /// Pin the log's verifier key (with `--log`; default: the key the server publishes).
     #[arg(long, requires = "log")]
