@@ -299,7 +299,42 @@ impl Generator {
                 | "strike"
         );
 
-        // When: a window of minutes ending at least a minute before generation.
+        let (from, to) = self.window(&mut rng, event_type, fire);
+        let count = event_count(&mut rng, event_type);
+        let mut event = Map::new();
+        event.insert("type".into(), json!(event_type));
+        event.insert("count".into(), json!(count));
+        if count > 10 {
+            event.insert("approx".into(), json!(true));
+        }
+        let mut observer = Map::new();
+        self.place(&mut rng, mode, fire, &mut event, &mut observer);
+        observer.insert("mode".into(), json!(mode));
+        let harmful = armament(&mut rng, event_type, fire, &mut event);
+        let mut obj = Map::new();
+        obj.insert("id".into(), json!(id));
+        obj.insert("agreement".into(), json!(self.agreement));
+        obj.insert(
+            "observed".into(),
+            json!({"from": rfc3339(from), "to": rfc3339(to)}),
+        );
+        obj.insert("observer".into(), Value::Object(observer));
+        obj.insert("event".into(), Value::Object(event));
+
+        casualties(&mut rng, event_type, harmful, &mut obj);
+        let credibility = *rng.weighted(&[(1, 10), (2, 30), (3, 30), (4, 15), (5, 5), (6, 10)]);
+        obj.insert("grading".into(), json!({"credibility": credibility}));
+
+        self.evidence(&mut rng, mode, &mut obj);
+        narrative(&mut rng, mode, count, event_type, &mut obj);
+        if rng.chance(0.25) {
+            obj.insert("alleged_party".into(), json!(rng.pick(&["UA", "RU"])));
+        }
+        Value::Object(obj)
+    }
+
+    /// When: a window of minutes ending at least a minute before generation.
+    fn window(&self, rng: &mut Rng, event_type: &str, fire: bool) -> (i64, i64) {
         let minutes = match event_type {
             _ if fire => rng.int(1, 30),
             "weapon-sighting" | "forces-presence" | "fortification" => rng.int(5, 120),
@@ -309,26 +344,19 @@ impl Generator {
         let to = self.now_s - 60 - rng.below(self.span_s.max(1) as u64) as i64;
         let from = to - minutes * 60;
 
-        // What.
-        let count = match event_type {
-            "explosion" | "impact" | "outgoing" => 1 + (rng.unit().powi(3) * 80.0) as u64,
-            "burst" => rng.int(1, 30),
-            "shot" => rng.int(1, 60),
-            "airburst" | "illumination" | "muzzle-flash" => rng.int(1, 8),
-            "weapon-sighting" => rng.int(1, 6),
-            "forces-presence" => rng.int(1, 40),
-            _ => 1,
-        };
-        let mut event = Map::new();
-        event.insert("type".into(), json!(event_type));
-        event.insert("count".into(), json!(count));
-        if count > 10 {
-            event.insert("approx".into(), json!(true));
-        }
+        (from, to)
+    }
 
-        // Where: directly, or by bearing and distance from the observer.
-        let (lat, lon) = self.point(&mut rng);
-        let mut observer = Map::new();
+    /// Where: directly, or by bearing and distance from the observer.
+    fn place(
+        &self,
+        rng: &mut Rng,
+        mode: &str,
+        fire: bool,
+        event: &mut Map<String, Value>,
+        observer: &mut Map<String, Value>,
+    ) {
+        let (lat, lon) = self.point(rng);
         let by_sector = matches!(mode, "heard" | "seen") && fire && rng.chance(0.35);
         if by_sector {
             // The observer stands a few km from the event, at about the opposite bearing.
@@ -358,77 +386,10 @@ impl Generator {
             }
             event.insert("location".into(), Value::Object(loc));
         }
-        observer.insert("mode".into(), json!(mode));
+    }
 
-        // With what, from where, at what.
-        let classes = weapons(event_type);
-        let weapon_p = match event_type {
-            "weapon-sighting" => 1.0,
-            _ if fire => 0.6,
-            _ => 0.4,
-        };
-        if !classes.is_empty() && rng.chance(weapon_p) {
-            let (class, calibres) = *rng.pick(classes);
-            let mut w = Map::new();
-            w.insert("class".into(), json!(class));
-            if !calibres.is_empty() && rng.chance(0.7) {
-                w.insert("calibre_mm".into(), json!(*rng.pick(calibres)));
-            }
-            event.insert("weapon".into(), Value::Object(w));
-        }
-        if matches!(event_type, "explosion" | "impact" | "airburst" | "strike") && rng.chance(0.4) {
-            event.insert(
-                "direction".into(),
-                json!({"origin_bearing_deg": rng.int(0, 359)}),
-            );
-        }
-        let harmful = matches!(event_type, "impact" | "strike" | "damage" | "casualty");
-        if harmful && rng.chance(0.3) {
-            let first = rng.below(TARGETS.len() as u64) as usize;
-            let mut targets = vec![TARGETS[first]];
-            if rng.chance(0.3) {
-                targets.push(
-                    TARGETS[(first + 1 + rng.below(TARGETS.len() as u64 - 1) as usize)
-                        % TARGETS.len()],
-                );
-            }
-            event.insert("targets".into(), json!(targets));
-        }
-
-        let mut obj = Map::new();
-        obj.insert("id".into(), json!(id));
-        obj.insert("agreement".into(), json!(self.agreement));
-        obj.insert(
-            "observed".into(),
-            json!({"from": rfc3339(from), "to": rfc3339(to)}),
-        );
-        obj.insert("observer".into(), Value::Object(observer));
-        obj.insert("event".into(), Value::Object(event));
-
-        // Casualties: always for `casualty`, sometimes with damage, impacts and strikes.
-        if event_type == "casualty" || (harmful && rng.chance(0.1)) {
-            let mut c = Map::new();
-            let first = rng.below(CASUALTIES.len() as u64) as usize;
-            let kinds = if rng.chance(0.4) {
-                vec![first, (first + 1) % CASUALTIES.len()]
-            } else {
-                vec![first]
-            };
-            for k in kinds {
-                let best = rng.int(u64::from(event_type == "casualty"), 5);
-                let low = best - rng.below(best + 1);
-                let high = best + rng.below(3);
-                c.insert(
-                    CASUALTIES[k].into(),
-                    json!({"low": low, "best": best, "high": high}),
-                );
-            }
-            obj.insert("casualties".into(), Value::Object(c));
-        }
-        let credibility = *rng.weighted(&[(1, 10), (2, 30), (3, 30), (4, 15), (5, 5), (6, 10)]);
-        obj.insert("grading".into(), json!({"credibility": credibility}));
-
-        // Evidence: mostly with imagery.
+    /// Evidence: mostly with imagery.
+    fn evidence(&self, rng: &mut Rng, mode: &str, obj: &mut Map<String, Value>) {
         let evidence_p = if matches!(mode, "camera" | "uav" | "satellite") {
             0.7
         } else {
@@ -449,29 +410,6 @@ impl Generator {
                 .collect();
             obj.insert("evidence".into(), json!(list));
         }
-        if rng.chance(0.4) {
-            let verb = match mode {
-                "heard" => "heard",
-                "seen" => "saw",
-                "camera" => "recorded on camera",
-                "uav" => "spotted from a UAV",
-                "satellite" => "found in satellite imagery",
-                "sensor" => "detected with an acoustic sensor",
-                _ => "was told by residents of",
-            };
-            obj.insert(
-                "narrative".into(),
-                json!(format!(
-                    "The patrol {verb} {count} × {event_type} {} of its position near {}.",
-                    rng.pick(COMPASS),
-                    rng.pick(PLACES)
-                )),
-            );
-        }
-        if rng.chance(0.25) {
-            obj.insert("alleged_party".into(), json!(rng.pick(&["UA", "RU"])));
-        }
-        Value::Object(obj)
     }
 
     /// Checks a payload with the model's parser and the log-time check at `now_ms`.
@@ -520,6 +458,42 @@ pub fn line_of_contact(geojson: &str) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The generator's output is part of the benchmark's definition: refactoring it must not
+    /// change a single payload (this digest was taken before `payload_with_id` was split).
+    #[test]
+    fn payloads_are_unchanged_by_refactoring() {
+        use sha2::{Digest as _, Sha256};
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/donbas/contact_line.geojson"),
+        )
+        .unwrap();
+        let g = Generator {
+            run: "t".into(),
+            agreement: "donbas-2026".into(),
+            seed: 7,
+            now_s: 1_800_000_000,
+            span_s: 7 * 86_400,
+            line: line_of_contact(&text),
+            evidence: vec![EvidenceBlob {
+                sha256: "b".repeat(64),
+                media_type: "image/jpeg",
+            }],
+        };
+        let mut h = Sha256::new();
+        for i in 0..5_000 {
+            h.update(g.payload(i).to_string().as_bytes());
+        }
+        assert_eq!(
+            hex_digest(&h.finalize()),
+            "0e972048a70c6bda0376f2ef5d8d8cae4558caa7364555af8d8c66d922291b46"
+        );
+    }
+
+    fn hex_digest(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
 
     #[test]
     fn rfc3339_dates() {
@@ -578,5 +552,108 @@ mod tests {
         assert!(evidence > 1_000, "{evidence}");
         // Reproducible.
         assert_eq!(g.payload(7), g.payload(7));
+    }
+}
+
+/// How many events of `event_type` one report counts.
+fn event_count(rng: &mut Rng, event_type: &str) -> u64 {
+    match event_type {
+        "explosion" | "impact" | "outgoing" => 1 + (rng.unit().powi(3) * 80.0) as u64,
+        "burst" => rng.int(1, 30),
+        "shot" => rng.int(1, 60),
+        "airburst" | "illumination" | "muzzle-flash" => rng.int(1, 8),
+        "weapon-sighting" => rng.int(1, 6),
+        "forces-presence" => rng.int(1, 40),
+        _ => 1,
+    }
+}
+
+/// With what, from where, at what; returns whether the event harms (for casualties).
+fn armament(rng: &mut Rng, event_type: &str, fire: bool, event: &mut Map<String, Value>) -> bool {
+    let classes = weapons(event_type);
+    let weapon_p = match event_type {
+        "weapon-sighting" => 1.0,
+        _ if fire => 0.6,
+        _ => 0.4,
+    };
+    if !classes.is_empty() && rng.chance(weapon_p) {
+        let (class, calibres) = *rng.pick(classes);
+        let mut w = Map::new();
+        w.insert("class".into(), json!(class));
+        if !calibres.is_empty() && rng.chance(0.7) {
+            w.insert("calibre_mm".into(), json!(*rng.pick(calibres)));
+        }
+        event.insert("weapon".into(), Value::Object(w));
+    }
+    if matches!(event_type, "explosion" | "impact" | "airburst" | "strike") && rng.chance(0.4) {
+        event.insert(
+            "direction".into(),
+            json!({"origin_bearing_deg": rng.int(0, 359)}),
+        );
+    }
+    let harmful = matches!(event_type, "impact" | "strike" | "damage" | "casualty");
+    if harmful && rng.chance(0.3) {
+        let first = rng.below(TARGETS.len() as u64) as usize;
+        let mut targets = vec![TARGETS[first]];
+        if rng.chance(0.3) {
+            targets.push(
+                TARGETS[(first + 1 + rng.below(TARGETS.len() as u64 - 1) as usize) % TARGETS.len()],
+            );
+        }
+        event.insert("targets".into(), json!(targets));
+    }
+
+    harmful
+}
+
+/// Casualties: always for `casualty`, sometimes with damage, impacts and strikes.
+fn casualties(rng: &mut Rng, event_type: &str, harmful: bool, obj: &mut Map<String, Value>) {
+    if event_type == "casualty" || (harmful && rng.chance(0.1)) {
+        let mut c = Map::new();
+        let first = rng.below(CASUALTIES.len() as u64) as usize;
+        let kinds = if rng.chance(0.4) {
+            vec![first, (first + 1) % CASUALTIES.len()]
+        } else {
+            vec![first]
+        };
+        for k in kinds {
+            let best = rng.int(u64::from(event_type == "casualty"), 5);
+            let low = best - rng.below(best + 1);
+            let high = best + rng.below(3);
+            c.insert(
+                CASUALTIES[k].into(),
+                json!({"low": low, "best": best, "high": high}),
+            );
+        }
+        obj.insert("casualties".into(), Value::Object(c));
+    }
+}
+
+/// Sometimes, a sentence of narrative.
+fn narrative(
+    rng: &mut Rng,
+    mode: &str,
+    count: u64,
+    event_type: &str,
+    obj: &mut Map<String, Value>,
+) {
+    if rng.chance(0.4) {
+        let verb = match mode {
+            "heard" => "heard",
+            "seen" => "saw",
+            "camera" => "recorded on camera",
+            "uav" => "spotted from a UAV",
+            "satellite" => "found in satellite imagery",
+            "sensor" => "detected with an acoustic sensor",
+            _ => "was told by residents of",
+        };
+        obj.insert(
+            "narrative".into(),
+            json!(format!(
+                "The patrol {verb} {count} × {event_type} {} of its position near {}.",
+                rng.pick(COMPASS),
+                rng.pick(PLACES)
+            )),
+        );
     }
 }
