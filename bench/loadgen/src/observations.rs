@@ -455,106 +455,6 @@ pub fn line_of_contact(geojson: &str) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The generator's output is part of the benchmark's definition: refactoring it must not
-    /// change a single payload (this digest was taken before `payload_with_id` was split).
-    #[test]
-    fn payloads_are_unchanged_by_refactoring() {
-        use sha2::{Digest as _, Sha256};
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../examples/donbas/contact_line.geojson"),
-        )
-        .unwrap();
-        let g = Generator {
-            run: "t".into(),
-            agreement: "donbas-2026".into(),
-            seed: 7,
-            now_s: 1_800_000_000,
-            span_s: 7 * 86_400,
-            line: line_of_contact(&text),
-            evidence: vec![EvidenceBlob {
-                sha256: "b".repeat(64),
-                media_type: "image/jpeg",
-            }],
-        };
-        let mut h = Sha256::new();
-        for i in 0..5_000 {
-            h.update(g.payload(i).to_string().as_bytes());
-        }
-        assert_eq!(
-            hex_digest(&h.finalize()),
-            "0e972048a70c6bda0376f2ef5d8d8cae4558caa7364555af8d8c66d922291b46"
-        );
-    }
-
-    fn hex_digest(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-    }
-
-    #[test]
-    fn payloads_are_valid_and_varied() {
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../examples/donbas/contact_line.geojson"),
-        )
-        .unwrap();
-        let line = line_of_contact(&text);
-        assert!(line.len() > 10);
-        let now_s = 1_800_000_000;
-        let g = Generator {
-            run: "t".into(),
-            agreement: "donbas-2026".into(),
-            seed: 1,
-            now_s,
-            span_s: 7 * 86_400,
-            line,
-            evidence: vec![EvidenceBlob {
-                sha256: "a".repeat(64),
-                media_type: "image/jpeg",
-            }],
-        };
-        let mut types = std::collections::BTreeSet::new();
-        let (mut sectors, mut casualties, mut evidence) = (0, 0, 0);
-        for i in 0..20_000 {
-            let p = g.payload(i);
-            Generator::check(&p, now_s * 1000).unwrap();
-            types.insert(p["event"]["type"].as_str().unwrap().to_string());
-            sectors += usize::from(p["event"].get("sector").is_some());
-            casualties += usize::from(p.get("casualties").is_some());
-            evidence += usize::from(p.get("evidence").is_some());
-            let (lat, lon) = match p["event"].get("location") {
-                Some(l) => (l["lat"].as_f64().unwrap(), l["lon"].as_f64().unwrap()),
-                None => {
-                    let o = &p["observer"]["position"];
-                    (o["lat"].as_f64().unwrap(), o["lon"].as_f64().unwrap())
-                }
-            };
-            assert!(
-                (46.9..=49.1).contains(&lat) && (37.2..=39.8).contains(&lon),
-                "{p}"
-            );
-        }
-        assert_eq!(types.len(), EVENT_TYPES.len(), "{types:?}");
-        assert!(sectors > 1_000, "{sectors}");
-        assert!(casualties > 400, "{casualties}");
-        assert!(evidence > 1_000, "{evidence}");
-        // Reproducible.
-        assert_eq!(g.payload(7), g.payload(7));
-    }
-}
-
 /// How many events of `event_type` one report counts.
 fn event_count(rng: &mut Rng, event_type: &str) -> u64 {
     match event_type {
@@ -655,5 +555,105 @@ fn narrative(
                 rng.pick(PLACES)
             )),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generator's output is part of the benchmark's definition: refactoring it must not
+    /// change a single payload (this digest was taken before `payload_with_id` was split).
+    #[test]
+    fn payloads_are_unchanged_by_refactoring() {
+        use sha2::{Digest as _, Sha256};
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/donbas/contact_line.geojson"),
+        )
+        .unwrap();
+        let g = Generator {
+            run: "t".into(),
+            agreement: "donbas-2026".into(),
+            seed: 7,
+            now_s: 1_800_000_000,
+            span_s: 7 * 86_400,
+            line: line_of_contact(&text),
+            evidence: vec![EvidenceBlob {
+                sha256: "b".repeat(64),
+                media_type: "image/jpeg",
+            }],
+        };
+        let mut h = Sha256::new();
+        for i in 0..5_000 {
+            h.update(g.payload(i).to_string().as_bytes());
+        }
+        assert_eq!(
+            hex_digest(&h.finalize()),
+            "0e972048a70c6bda0376f2ef5d8d8cae4558caa7364555af8d8c66d922291b46"
+        );
+    }
+
+    fn hex_digest(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn payloads_are_valid_and_varied() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/donbas/contact_line.geojson"),
+        )
+        .unwrap();
+        let line = line_of_contact(&text);
+        assert!(line.len() > 10);
+        let now_s = 1_800_000_000;
+        let g = Generator {
+            run: "t".into(),
+            agreement: "donbas-2026".into(),
+            seed: 1,
+            now_s,
+            span_s: 7 * 86_400,
+            line,
+            evidence: vec![EvidenceBlob {
+                sha256: "a".repeat(64),
+                media_type: "image/jpeg",
+            }],
+        };
+        let mut types = std::collections::BTreeSet::new();
+        let (mut sectors, mut casualties, mut evidence) = (0, 0, 0);
+        for i in 0..20_000 {
+            let p = g.payload(i);
+            Generator::check(&p, now_s * 1000).unwrap();
+            types.insert(p["event"]["type"].as_str().unwrap().to_string());
+            sectors += usize::from(p["event"].get("sector").is_some());
+            casualties += usize::from(p.get("casualties").is_some());
+            evidence += usize::from(p.get("evidence").is_some());
+            let (lat, lon) = match p["event"].get("location") {
+                Some(l) => (l["lat"].as_f64().unwrap(), l["lon"].as_f64().unwrap()),
+                None => {
+                    let o = &p["observer"]["position"];
+                    (o["lat"].as_f64().unwrap(), o["lon"].as_f64().unwrap())
+                }
+            };
+            assert!(
+                (46.9..=49.1).contains(&lat) && (37.2..=39.8).contains(&lon),
+                "{p}"
+            );
+        }
+        assert_eq!(types.len(), EVENT_TYPES.len(), "{types:?}");
+        assert!(sectors > 1_000, "{sectors}");
+        assert!(casualties > 400, "{casualties}");
+        assert!(evidence > 1_000, "{evidence}");
+        // Reproducible.
+        assert_eq!(g.payload(7), g.payload(7));
     }
 }
