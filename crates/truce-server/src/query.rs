@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use truce_engine::BBox;
+use truce_model::taxonomy::{EventType, Family};
 
 /// Largest page.
 pub const MAX_LIMIT: u32 = 1000;
@@ -156,6 +157,58 @@ impl Params {
             Ok(b) => Some(b),
             Err(why) => {
                 self.error("bbox", why);
+                None
+            }
+        }
+    }
+
+    /// `from` and `to` (RFC 3339, ms since the epoch); `to` before `from` is an error.
+    pub fn window(&mut self) -> (Option<i64>, Option<i64>) {
+        let (from, to) = (self.time("from"), self.time("to"));
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            self.error("to", "is before from");
+        }
+        (from, to)
+    }
+
+    /// `type`: event types or families (a family stands for all its types), comma-separated or
+    /// repeated; sorted, without duplicates.
+    pub fn event_types(&mut self) -> Vec<EventType> {
+        let mut types = Vec::new();
+        for name in self.many("type", true) {
+            if let Ok(t) = name.parse::<EventType>() {
+                types.push(t);
+            } else if let Ok(f) = name.parse::<Family>() {
+                types.extend(EventType::ALL.iter().filter(|t| t.family() == f));
+            } else {
+                self.error(
+                    "type",
+                    format!(
+                        "{:?} is neither an event type ({}) nor a family ({})",
+                        short(&name),
+                        EventType::NAMES.join(", "),
+                        Family::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
+    /// `cursor`: the `next` value of the previous page (a log index).
+    pub fn cursor(&mut self) -> Option<u64> {
+        let c = self.one("cursor")?;
+        match c.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(
+                    "cursor",
+                    "not a cursor of this endpoint (use the `next` value of the previous page)",
+                );
                 None
             }
         }

@@ -11,7 +11,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, rfc3339};
-use truce_model::taxonomy::{EventType, Family};
 
 use crate::app::AppState;
 use crate::problem::Problem;
@@ -271,13 +270,7 @@ fn detail(v: &IncidentView<'_>) -> IncidentDetail {
 fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
     let mut p = Params::parse(raw, &PARAMETERS, "/v1/incidents");
     let mut q = IncidentQuery::new(p.limit());
-    q.from_ms = p.time("from");
-    q.to_ms = p.time("to");
-    if let (Some(f), Some(t)) = (q.from_ms, q.to_ms)
-        && f > t
-    {
-        p.error("to", "is before from");
-    }
+    (q.from_ms, q.to_ms) = p.window();
     q.bbox = p
         .bbox()
         .map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
@@ -295,34 +288,9 @@ fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
     }
     q.statuses.sort_unstable();
     q.statuses.dedup();
-    for name in p.many("type", true) {
-        if let Ok(t) = name.parse::<EventType>() {
-            q.types.push(t);
-        } else if let Ok(f) = name.parse::<Family>() {
-            q.types
-                .extend(EventType::ALL.iter().filter(|t| t.family() == f));
-        } else {
-            p.error(
-                "type",
-                format!(
-                    "{:?} is neither an event type nor a family",
-                    name.chars().take(64).collect::<String>()
-                ),
-            );
-        }
-    }
-    q.types.sort_unstable();
-    q.types.dedup();
+    q.types = p.event_types();
     q.agreement = p.one("agreement");
-    if let Some(c) = p.one("cursor") {
-        match c.parse::<u64>() {
-            Ok(n) => q.after = Some(n),
-            Err(_) => p.error(
-                "cursor",
-                "not a cursor of this endpoint (use the `next` value of the previous page)",
-            ),
-        }
-    }
+    q.after = p.cursor();
     p.finish().map_err(Problem::bad_query)?;
     Ok(q)
 }

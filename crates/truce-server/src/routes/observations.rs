@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use truce_engine::{ObservationQuery, ObservationRecord, rfc3339};
-use truce_model::taxonomy::{EventType, Family};
 
 use crate::app::AppState;
 use crate::problem::Problem;
@@ -126,34 +125,9 @@ impl ObservationItem {
 fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
     let mut p = Params::parse(raw, &PARAMETERS, "/v1/observations");
     let mut q = ObservationQuery::new(p.limit());
-    q.from_ms = p.time("from");
-    q.to_ms = p.time("to");
-    if let (Some(f), Some(t)) = (q.from_ms, q.to_ms)
-        && f > t
-    {
-        p.error("to", "is before from");
-    }
+    (q.from_ms, q.to_ms) = p.window();
     q.bbox = p.bbox();
-    for name in p.many("type", true) {
-        if let Ok(t) = name.parse::<EventType>() {
-            q.types.push(t);
-        } else if let Ok(f) = name.parse::<Family>() {
-            q.types
-                .extend(EventType::ALL.iter().filter(|t| t.family() == f));
-        } else {
-            p.error(
-                "type",
-                format!(
-                    "{:?} is neither an event type ({}) nor a family ({})",
-                    name.chars().take(64).collect::<String>(),
-                    EventType::NAMES.join(", "),
-                    Family::NAMES.join(", ")
-                ),
-            );
-        }
-    }
-    q.types.sort_unstable();
-    q.types.dedup();
+    q.types = p.event_types();
     q.affiliations = p.many("affiliation", false);
     q.affiliations.sort_unstable();
     q.affiliations.dedup();
@@ -163,15 +137,7 @@ fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
     }
     q.agreement = p.one("agreement");
     q.party = p.one("party");
-    if let Some(c) = p.one("cursor") {
-        match c.parse::<u64>() {
-            Ok(n) => q.after = Some(n),
-            Err(_) => p.error(
-                "cursor",
-                "not a cursor of this endpoint (use the `next` value of the previous page)",
-            ),
-        }
-    }
+    q.after = p.cursor();
     p.finish().map_err(Problem::bad_query)?;
     Ok(q)
 }
@@ -297,6 +263,7 @@ pub(crate) fn geojson_response(features: Vec<serde_json::Value>, next: Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use truce_model::taxonomy::EventType;
 
     #[test]
     fn accept_negotiation() {
