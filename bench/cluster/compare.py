@@ -157,7 +157,7 @@ def main() -> None:
                     None,
                     sk["status"],
                     None,
-                    f"> {sk['limit_s'] / t_best:.0f}×" if sk.get("limit_s") and "time" in sk["status"] else "—",
+                    f"> {sk['limit_s'] / t_best:.1f}×" if sk.get("limit_s") and "time" in sk["status"] else "—",
                     "—",
                 )
             )

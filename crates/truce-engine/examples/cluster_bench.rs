@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p truce-engine --example cluster_bench -- \
-//!     --n 1000000 --eps-m 100 [--seed 9] [--runs 2] [--out /tmp/truce-cluster-bench] \
+//!     --n 1000000 --eps-m 40 [--seed 9] [--runs 2] [--out /tmp/truce-cluster-bench] \
 //!     [--line data/contact_line_donbas_approx.geojson]
 //! ```
 //!
@@ -75,7 +75,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         n: 100_000,
-        eps_m: 100.0,
+        eps_m: 40.0,
         seed: 9,
         runs: 1,
         out: PathBuf::from("/tmp/truce-cluster-bench"),
