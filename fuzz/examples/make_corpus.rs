@@ -87,6 +87,19 @@ fn main() {
             "sha256": sha256_hex(doc.as_bytes())}),
         ),
         (
+            "decision",
+            "decision",
+            serde_json::json!({
+            "id": "d-1", "incident": "obs-17", "status": "verified",
+            "attribution": {"party": "RU", "confidence": "confirmed"},
+            "reason": "crater analysis: 122 mm, fired from the north-east"}),
+        ),
+        (
+            "dispute",
+            "dispute",
+            serde_json::json!({"id": "x-1", "incident": "obs-17", "reason": "our positions were 20 km away"}),
+        ),
+        (
             "tick",
             "tick",
             serde_json::json!({"id": "t-1", "time": "2026-12-15T00:00:00Z"}),

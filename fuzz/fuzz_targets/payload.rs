@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 use truce_fuzz::key_pool;
 use truce_model::dsse::check_id;
 use truce_model::entry::{
-    AgreementPayload, ConsentPayload, KeyPayload, Kind, MAX_BLOBS, MAX_DOCUMENT_BYTES, Payload,
-    TickPayload, is_sha256_hex,
+    AgreementPayload, ConsentPayload, KeyPayload, Kind, MAX_BLOBS, MAX_DOCUMENT_BYTES,
+    MAX_REASON_CHARS, Payload, Ruling, TickPayload, is_sha256_hex,
 };
 use truce_model::keys::VerifierKey;
 
@@ -57,6 +57,12 @@ const FIELDS: &[&str] = &[
     "sha256",
     "time",
     "action",
+    // Decisions and disputes.
+    "incident",
+    "status",
+    "reason",
+    "party",
+    "confidence",
     // Observations (DESIGN §5), top level and nested.
     "observed",
     "observer",
@@ -333,6 +339,19 @@ fn check(kind: Kind, obj: &Map<String, Value>) {
             assert!(version_ok(*version), "version {version} accepted");
             assert!(is_sha256_hex(sha256));
             assert_eq!(str_of("sha256"), Some(sha256.as_str()));
+        }
+        (Kind::Decision, Payload::Decision(d)) => {
+            only(&["incident", "status", "attribution", "reason"]);
+            assert!(check_id(&d.incident).is_ok());
+            assert_eq!(str_of("status"), Some(d.status.as_str()));
+            assert!(d.attribution.is_none() || d.status == Ruling::Verified);
+            let n = d.reason.chars().count();
+            assert!((1..=MAX_REASON_CHARS).contains(&n), "reason of {n} characters");
+        }
+        (Kind::Dispute, Payload::Dispute(d)) => {
+            only(&["incident", "reason"]);
+            assert!(check_id(&d.incident).is_ok());
+            assert!(!d.reason.is_empty() && d.reason.chars().count() <= MAX_REASON_CHARS);
         }
         (Kind::Tick, Payload::Tick(TickPayload { .. })) => {
             only(&["time"]);

@@ -282,6 +282,9 @@ async fn openapi_is_generated_and_complete() {
         "/v1/agreements",
         "/v1/agreements/{id}",
         "/v1/observations",
+        "/v1/incidents",
+        "/v1/incidents/{id}",
+        "/v1/state",
         "/v1/log/vkeys",
     ] {
         assert!(
