@@ -288,24 +288,24 @@ async fn live_digest_equals_replayed_digest_after_a_random_workload() {
     assert_eq!(live["digest"].as_str().unwrap().len(), 64);
 
     // Over HTTP, from the tiles, while the server runs.
-    let out = truce()
-        .args(["replay", "--log", &w.server.url, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replayed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let replayed = replay(&["--log", &w.server.url]);
     assert_eq!(replayed["size"], live["size"]);
     assert_eq!(replayed["digest"], live["digest"]);
 
     // From the data directory, with the server stopped.
     let data = w.server.data.clone();
     w.server.stop();
+    let replayed = replay(&["--data", data.to_str().unwrap()]);
+    assert_eq!(replayed["size"], live["size"]);
+    assert_eq!(replayed["digest"], live["digest"]);
+}
+
+/// `truce replay ARGS --json`, which must succeed; its JSON.
+fn replay(args: &[&str]) -> Value {
     let out = truce()
-        .args(["replay", "--data", data.to_str().unwrap(), "--json"])
+        .arg("replay")
+        .args(args)
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
@@ -313,7 +313,5 @@ async fn live_digest_equals_replayed_digest_after_a_random_workload() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let replayed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(replayed["size"], live["size"]);
-    assert_eq!(replayed["digest"], live["digest"]);
+    serde_json::from_slice(&out.stdout).unwrap()
 }

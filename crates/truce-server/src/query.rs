@@ -25,6 +25,34 @@ const MAX_VALUE_BYTES: usize = 1024;
 /// Most values one query may carry in total.
 const MAX_VALUES: usize = 64;
 
+/// The place-and-time filters every list endpoint of findings shares (documentation for the
+/// OpenAPI document; parsing is [`Params::window`], [`Params::bbox`], [`Params::event_types`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowParams {
+    /// RFC 3339: only items whose time window ends at or after this time.
+    pub from: Option<String>,
+    /// RFC 3339: only items whose time window starts at or before this time.
+    pub to: Option<String>,
+    /// `minLon,minLat,maxLon,maxLat` in degrees (inclusive): only items located inside.
+    pub bbox: Option<String>,
+    /// Event types or families (`fire`, `presence`, `harm`, `mission`), comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+}
+
+/// Paging parameters of every list endpoint (documentation; parsed by [`Params::limit`] and
+/// [`Params::cursor`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// The decoded parameters of one request, by name.
 #[derive(Debug, Default)]
 pub struct Params {

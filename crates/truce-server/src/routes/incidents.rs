@@ -14,31 +14,18 @@ use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, rfc3339};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::query::Params;
+use crate::query::{PageParams, Params, WindowParams};
 use crate::routes::observations::{EventLocation, geojson_response, wants_geojson};
 
-/// The parameters `GET /v1/incidents` accepts (documentation; parsed strictly by [`Params`]).
+/// The parameters `GET /v1/incidents` accepts besides [`WindowParams`] and [`PageParams`]
+/// (documentation; parsed strictly by [`Params`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IncidentFilter {
-    /// RFC 3339: only incidents whose window ends at or after this time.
-    pub from: Option<String>,
-    /// RFC 3339: only incidents whose window starts at or before this time.
-    pub to: Option<String>,
-    /// `minLon,minLat,maxLon,maxLat` in degrees (inclusive): only incidents located inside.
-    pub bbox: Option<String>,
     /// Statuses, comma-separated: `reported`, `corroborated`, `disputed`, `verified`, `rejected`.
     pub status: Option<String>,
-    /// Event types or families of any member, comma-separated.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub event_type: Option<String>,
     /// Agreement id.
     pub agreement: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
-    /// The `next` cursor of the previous page.
-    pub cursor: Option<String>,
 }
 
 const PARAMETERS: [&str; 8] = [
@@ -303,7 +290,7 @@ fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
     get,
     path = "/v1/incidents",
     tag = "incidents",
-    params(IncidentFilter),
+    params(WindowParams, IncidentFilter, PageParams),
     responses(
         (status = 200, description = "A page of incidents (a FeatureCollection with `Accept: application/geo+json`)", content(
             (IncidentList = "application/json"),

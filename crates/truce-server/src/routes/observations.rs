@@ -15,33 +15,19 @@ use truce_engine::{ObservationQuery, ObservationRecord, rfc3339};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::query::Params;
+use crate::query::{PageParams, Params, WindowParams};
 
-/// The parameters `GET /v1/observations` accepts (documentation; parsed strictly by [`Params`]).
+/// The parameters `GET /v1/observations` accepts besides [`WindowParams`] and [`PageParams`]
+/// (documentation; parsed strictly by [`Params`]).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ObservationFilter {
-    /// RFC 3339: only observations whose observed window ends at or after this time.
-    pub from: Option<String>,
-    /// RFC 3339: only observations whose observed window starts at or before this time.
-    pub to: Option<String>,
-    /// `minLon,minLat,maxLon,maxLat` in degrees (inclusive): only observations whose derived
-    /// event point lies inside.
-    pub bbox: Option<String>,
-    /// Event types or families (`fire`, `presence`, `harm`, `mission`), comma-separated.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub event_type: Option<String>,
     /// Affiliation of the signing key (exact; repeat the parameter for several).
     pub affiliation: Option<String>,
     /// Agreement id.
     pub agreement: Option<String>,
     /// The party an observation accuses (`alleged_party`).
     pub party: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
-    /// The `next` cursor of the previous page.
-    pub cursor: Option<String>,
 }
 
 const PARAMETERS: [&str; 9] = [
@@ -170,7 +156,7 @@ pub(crate) fn wants_geojson(headers: &HeaderMap) -> bool {
     get,
     path = "/v1/observations",
     tag = "observations",
-    params(ObservationFilter),
+    params(WindowParams, ObservationFilter, PageParams),
     responses(
         (status = 200, description = "A page of observations (a FeatureCollection with `Accept: application/geo+json`)", content(
             (ObservationList = "application/json"),
