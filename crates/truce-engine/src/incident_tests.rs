@@ -290,3 +290,106 @@ fn replay_reaches_the_live_digest() {
     assert_eq!(replayed.state.digest(), w.state.digest());
     assert!(w.state.incident_count() > 1);
 }
+
+mod sectors_and_late_reports {
+    //! Incidents of logged observations (points and sectors, short and long windows, in any
+    //! order) equal the components of the link graph computed pair by pair from the records.
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::incidents::{LinkParams, LinkPoint};
+
+    /// A report: (located by a sector?, lat, lon, radius or sector distance, start, length).
+    type Spec = (bool, u16, u16, u16, u32, u8);
+
+    fn payload(w: &World, i: usize, s: &Spec) -> serde_json::Value {
+        let (sector, lat, lon, size, start, len) = *s;
+        let lat = 48.0 + f64::from(lat) / 20_000.0;
+        let lon = 38.0 + f64::from(lon) / 20_000.0;
+        let from = w.next_time() - 20 * 86_400_000 + i64::from(start) * 1_000;
+        // Mostly minutes; sometimes days (a long window that links to many).
+        let to = from
+            + if len > 240 {
+                i64::from(len) * 3_600_000
+            } else {
+                i64::from(len % 40) * 60_000
+            };
+        let mut o = serde_json::json!({"id": format!("s-{i}"), "agreement": AGREEMENT,
+            "observed": {"from": rfc3339(from), "to": rfc3339(to)},
+            "observer": {"mode": "heard"},
+            "event": {"type": "explosion", "count": 1}});
+        if sector {
+            let near = f64::from(size % 4_000) / 1_000.0;
+            o["observer"]["position"] = serde_json::json!({"lat": lat, "lon": lon});
+            o["event"]["sector"] = serde_json::json!({"bearing_deg": [f64::from(size % 360), f64::from((size / 3) % 360)],
+                "distance_km": [near, near + 1.5]});
+        } else {
+            o["event"]["location"] =
+                serde_json::json!({"lat": lat, "lon": lon, "radius_m": size % 3_000});
+        }
+        o
+    }
+
+    fn brute_force(state: &State) -> BTreeSet<BTreeSet<String>> {
+        let params = LinkParams {
+            cluster_m: 3_000.0,
+            gap_ms: 15 * 60_000,
+        };
+        let recs: Vec<_> = state.observations().collect();
+        let pts: Vec<LinkPoint> = recs
+            .iter()
+            .map(|r| LinkPoint {
+                lat: r.point.lat,
+                lon: r.point.lon,
+                radius_m: r.point.radius_m,
+                from_ms: r.from_ms,
+                to_ms: r.to_ms,
+                params,
+            })
+            .collect();
+        let mut label: Vec<usize> = (0..pts.len()).collect();
+        fn find(l: &mut [usize], mut i: usize) -> usize {
+            while l[i] != i {
+                i = l[i];
+            }
+            i
+        }
+        for a in 0..pts.len() {
+            for b in 0..a {
+                if recs[a].family == recs[b].family && pts[a].links(&pts[b]) {
+                    let (ra, rb) = (find(&mut label, a), find(&mut label, b));
+                    label[ra.max(rb)] = ra.min(rb);
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+        for i in 0..pts.len() {
+            let root = find(&mut label, i);
+            groups
+                .entry(root)
+                .or_default()
+                .insert(recs[i].id.to_string());
+        }
+        groups.into_values().collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn logged_incidents_equal_the_brute_force_components(
+            specs in prop::collection::vec(
+                (any::<bool>(), 0u16..2_000, 0u16..2_000, any::<u16>(), 0u32..50_000, any::<u8>()),
+                1..40,
+            )
+        ) {
+            let mut w = World::in_force();
+            let monitor = w.monitor.clone();
+            for (i, s) in specs.iter().enumerate() {
+                let p = payload(&w, i, s);
+                w.submit(&monitor, "observation", p).unwrap();
+            }
+            prop_assert_eq!(partition(&w.state), brute_force(&w.state));
+        }
+    }
+}
