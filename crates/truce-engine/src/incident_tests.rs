@@ -363,12 +363,9 @@ mod sectors_and_late_reports {
             }
         }
         let mut groups: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-        for i in 0..pts.len() {
+        for (i, r) in recs.iter().enumerate() {
             let root = find(&mut label, i);
-            groups
-                .entry(root)
-                .or_default()
-                .insert(recs[i].id.to_string());
+            groups.entry(root).or_default().insert(r.id.to_string());
         }
         groups.into_values().collect()
     }
