@@ -25,6 +25,16 @@
 //! one of them not a belligerent of the agreement), `reported`. The agreement version consulted
 //! for `independent_sources` and belligerents is the newest version any member was admitted
 //! under.
+//!
+//! # Memory
+//! Resident per observation today: the link inputs ([`LinkPoint`], 56 bytes), its f32 box in
+//! the R-tree (36 bytes plus node overhead), the union-find parent (4 bytes), and for each
+//! incident an [`Incident`] aggregate (168 bytes plus its member and tally lists) — about 300
+//! bytes per single-report incident, out of the state's measured ~1.1 KB per observation
+//! (`examples/state_memory.rs`, `bench/RESULTS.md`). DESIGN §11's 300 MB at 10M entries needs
+//! about 30 bytes: a compact link record and the parent, no aggregate for single-report
+//! incidents (they are derived from their one member on demand), and an on-disk index for
+//! observations older than the clustering horizon. Not done yet.
 
 pub mod link;
 pub(crate) mod query;
