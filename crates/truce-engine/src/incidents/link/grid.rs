@@ -417,7 +417,6 @@ impl Grid {
                         bucket,
                     };
                     if let Some(entries) = self.cells.get(&key) {
-
                         batch[filled] = entries;
                         filled += 1;
                         if filled == BATCH {
