@@ -52,11 +52,14 @@
 //! exact checks of the filtered candidates and near-constant union-find work (path halving).
 //! Insertion of a wide one: an R-tree query and insertion (O(log n + k)) and a grid query bounded
 //! by the occupied cells of its days ([`grid`]). Memory per observation: the link inputs
-//! (56 bytes) and the parent pointer (4 bytes), plus in the fast tier a 28-byte cell entry and its
-//! share of the cell (about 130 bytes per observation in all at 1M points, bench/RESULTS.md), or
-//! in the wide tier the box (36 bytes) and about 10 % R-tree node overhead.
+//! (56 bytes) and the parent pointer (4 bytes), plus in the fast tier a 56-byte cell entry (a copy
+//! of the link inputs next to the filter's, so that no candidate is read outside its cell) and its
+//! share of the cell's slot and spare capacity, about 100 bytes in all ([`grid`]; about 160
+//! bytes per observation with the rest at 1M points), or in the wide tier the box (36 bytes) and
+//! about 10 % R-tree node overhead.
 
 mod grid;
+mod table;
 #[cfg(test)]
 mod tests;
 

@@ -41,29 +41,33 @@
 //!
 //! # Complexity
 //! A query of a level whose cube range × bucket range is small (≤ [`ENUMERATE_AT_MOST`] cells,
-//! the usual case: 1–8 cubes, 1–2 buckets) looks each cell up directly. A larger range (a wide
-//! observation of the R-tree tier, or one of a coarse level asking a fine one) walks the buckets
-//! of the range that hold anything (a `BTreeMap` per level) and, in each, the smaller of the cube
-//! range and the list of occupied cells of that bucket. So a query costs
+//! the usual case: 1–8 cubes, 1–2 buckets) looks each cell up directly, in batches whose cache
+//! misses overlap ([`super::table`]). A larger range (a wide observation of the R-tree tier, or
+//! one of a coarse level asking a fine one) walks the buckets of the range that hold anything (a
+//! `BTreeMap` per level) and, in each, the smaller of the cube range and the list of occupied
+//! cells of that bucket. So a query costs
 //! `O(levels + Σ min(cubes in range, occupied cells in the range's buckets) + entries read)`,
-//! never more than the cells of its time range. Insertion: one hash-map entry, plus one push to
-//! the bucket's occupied list when the cell is new.
+//! never more than the cells of its time range. Insertion: one table slot, one push, plus one push
+//! to the bucket's occupied list when the cell is new. On the 1M-point benchmark
+//! (bench/RESULTS.md) a query looks up 2.7 cubes, finds 1.8 cells and reads 24 entries, of which
+//! 2.5 go to the exact check for 2.3 links.
 //!
 //! # Memory
-//! An entry is 28 bytes (`f32` unit vector, `f32` chord of the radius, window as two `u32`
-//! offsets in its bucket, position). A cell adds its key and vector header (40 bytes in the map,
-//! at a load factor of 0.44–0.875), the 8-byte occupied-list slot, and the vector's spare
-//! capacity (cells start at capacity 1). Together with the 56-byte [`super::LinkPoint`] and the
-//! 4-byte parent pointer of [`super::Components`], an observation of the fast tier keeps about
-//! 90 bytes resident plus its share of its cell (bench/RESULTS.md measures the whole: about
-//! 130 bytes per observation at 1M).
+//! An entry is 56 bytes: the `f64` latitude, longitude and radius, the `f32` unit vector and
+//! chord of the radius, the window as two `u32` offsets in its bucket, the position and the index
+//! of its parameters. A cell adds a 40-byte slot (key and vector header) in a table at most half
+//! full, 8 bytes in its bucket's occupied list, and the vector's spare capacity (cells start at
+//! capacity 1, then 4, and double). Measured at 1M benchmark points (261,566 cells): 56 bytes of
+//! entry, 21 of table slots, 2 of occupied lists and about 20 of spare capacity per observation,
+//! about 100 bytes in the grid; with the 56-byte [`super::LinkPoint`] and the 4-byte parent
+//! pointer that [`super::Components`] keeps for every observation, about 160 bytes resident per
+//! observation of the fast tier.
 
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::collections::BTreeMap;
 
 use truce_model::observation::EARTH_RADIUS_M;
 
+use super::table::{CellKey, CellTable};
 use super::{LinkParams, LinkPoint, up};
 
 /// Number of levels; the coarsest has side `2^(LEVELS − 19)` chord (≈ 50 km), at least
@@ -209,28 +213,6 @@ fn unpack(spatial: u64) -> [i64; 3] {
     [field(40), field(20), field(0)]
 }
 
-/// A cell: (level and cube, time bucket).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CellKey {
-    spatial: u64,
-    bucket: i64,
-}
-
-/// The lowest bit of each packed cube index.
-const SIBLING_BITS: u64 = (1 << 40) | (1 << 20) | 1;
-
-impl Hash for CellKey {
-    /// The eight cubes of one 2 × 2 × 2 block (same indices but for their lowest bits) hash
-    /// alike but for the lowest three bits, which name the cube in the block: they land in
-    /// neighbouring slots of the table, so that the 1–8 cubes of a query share cache lines.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.spatial & !SIBLING_BITS);
-        state.write_i64(self.bucket);
-        let s = self.spatial;
-        state.write_u8((((s >> 40) & 1) << 2 | ((s >> 20) & 1) << 1 | (s & 1)) as u8);
-    }
-}
-
 /// One observation of the fast tier, as its cell stores it: the filter's inputs, and every
 /// input of [`LinkPoint::links`] bit for bit, so that the exact check of a candidate reads
 /// nothing outside the cell.
@@ -268,7 +250,7 @@ struct Level {
 /// The fast tier of one (agreement, family).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Grid {
-    cells: HashMap<CellKey, Vec<Entry>, CellHash>,
+    cells: CellTable<Vec<Entry>>,
     levels: [Level; LEVELS],
     /// Bit `j` set when level `j` holds anything.
     occupied_levels: u16,
@@ -392,8 +374,10 @@ impl Grid {
         }
     }
 
-    /// Scans every cell of `range` in `bucket`. The cells are looked up in batches before any
-    /// is scanned, so that their cache misses overlap instead of following one another.
+    /// Scans every cell of `range` in `bucket`. The cells are looked up in batches: first every
+    /// slot of the batch is touched, then each is looked up, then the first entry of each found
+    /// cell is touched, and only then are they scanned, so that the cache misses of a batch
+    /// overlap instead of following one another.
     fn scan_range(
         &self,
         range: &CubeRange,
@@ -403,48 +387,51 @@ impl Grid {
         found: &mut impl FnMut(u32, &LinkPoint),
     ) {
         const BATCH: usize = 8;
-        let mut batch: [&[Entry]; BATCH] = [&[]; BATCH];
+        let mut keys = [CellKey { spatial: 0, bucket }; BATCH];
         let mut filled = 0;
         let (lo, hi) = (range.lo, range.hi);
         for x in lo[0]..=hi[0] {
             for y in lo[1]..=hi[1] {
                 for z in lo[2]..=hi[2] {
-                    if !range.admits([x, y, z]) {
-                        continue;
-                    }
-                    let key = CellKey {
-                        spatial: pack(range.level, [x, y, z]),
-                        bucket,
-                    };
-                    if let Some(entries) = self.cells.get(&key) {
-                        batch[filled] = entries;
+                    if range.admits([x, y, z]) {
+                        keys[filled].spatial = pack(range.level, [x, y, z]);
                         filled += 1;
                         if filled == BATCH {
-                            self.scan_batch(&batch, bucket, probe, time, found);
+                            self.scan_batch(&keys, probe, time, found);
                             filled = 0;
                         }
                     }
                 }
             }
         }
-        self.scan_batch(&batch[..filled], bucket, probe, time, found);
+        self.scan_batch(&keys[..filled], probe, time, found);
     }
 
     fn scan_batch(
         &self,
-        batch: &[&[Entry]],
-        bucket: i64,
+        keys: &[CellKey],
         probe: &Probe,
         time: &TimeFilter,
         found: &mut impl FnMut(u32, &LinkPoint),
     ) {
-        // Touch the first entry of each cell: independent loads, in flight together.
-        let first: u32 = batch
+        let touched = keys.iter().fold(0u64, |acc, &k| acc ^ self.cells.touch(k));
+        std::hint::black_box(touched);
+        let mut cells: [&[Entry]; 8] = [&[]; 8];
+        let mut filled = 0;
+        for &key in keys {
+            if let Some(entries) = self.cells.get(key) {
+                cells[filled] = entries;
+                filled += 1;
+            }
+        }
+        let cells = &cells[..filled];
+        let first = cells
             .iter()
             .map(|e| e[0].from_off)
             .fold(0, u32::wrapping_add);
         std::hint::black_box(first);
-        for entries in batch {
+        let bucket = keys.first().map_or(0, |k| k.bucket);
+        for entries in cells {
             self.scan_entries(entries, bucket, probe, time, found);
         }
     }
@@ -456,7 +443,7 @@ impl Grid {
         time: &TimeFilter,
         found: &mut impl FnMut(u32, &LinkPoint),
     ) {
-        if let Some(entries) = self.cells.get(&key) {
+        if let Some(entries) = self.cells.get(key) {
             self.scan_entries(entries, key.bucket, probe, time, found);
         }
     }
@@ -525,15 +512,20 @@ impl Grid {
             len: u32::try_from(probe.to_ms - probe.from_ms).expect("a short window"),
             position,
         };
-        match self.cells.entry(key) {
-            MapEntry::Occupied(mut cell) => cell.get_mut().push(entry),
-            MapEntry::Vacant(cell) => {
-                // Capacity 1: most cells stay small, and a growing one doubles from there.
-                cell.insert(vec![entry]);
-                let level = &mut self.levels[j];
-                level.buckets.entry(bucket).or_default().push(key.spatial);
-            }
+        let (entries, new) = self.cells.get_or_default(key);
+        if new {
+            self.levels[j]
+                .buckets
+                .entry(bucket)
+                .or_default()
+                .push(key.spatial);
         }
+        // Capacity 1 at first (most cells stay small), doubling from 4 on (growing by half saves
+        // 3 % of the memory and costs 20 % more time in reallocations on the benchmark).
+        if entries.capacity() == 0 {
+            entries.reserve_exact(1);
+        }
+        entries.push(entry);
         let level = &mut self.levels[j];
         let span = i64::from(entry.len) + probe.gap_ms;
         if self.occupied_levels & (1 << j) == 0 {
@@ -543,54 +535,5 @@ impl Grid {
         level.max_kr = level.max_kr.max(f64::from(entry.kr));
         level.max_kf = level.max_kf.max(probe.kf);
         level.max_span_ms = level.max_span_ms.max(span);
-    }
-}
-
-/// Hashes cell keys with a folded multiply, seeded at random per map: a few nanoseconds per
-/// key, and no fixed set of coordinates that always collides.
-#[derive(Debug, Clone, Copy)]
-struct CellHash(u64);
-
-impl Default for CellHash {
-    fn default() -> CellHash {
-        CellHash(RandomState::new().build_hasher().finish())
-    }
-}
-
-impl BuildHasher for CellHash {
-    type Hasher = CellHasher;
-    fn build_hasher(&self) -> CellHasher {
-        CellHasher(self.0)
-    }
-}
-
-struct CellHasher(u64);
-
-/// The high and low halves of the 128-bit product, xored.
-fn fold(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for CellHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = fold(self.0 ^ v, 0x9e37_79b9_7f4a_7c15);
-    }
-    /// Sets the lowest three bits (the cube in its block: see `CellKey`'s `Hash`).
-    fn write_u8(&mut self, v: u8) {
-        self.0 = (self.0 & !7) | u64::from(v & 7);
-    }
-    fn write_i64(&mut self, v: i64) {
-        self.write_u64(v as u64);
     }
 }
