@@ -154,7 +154,9 @@ impl Probe {
             && c >= 0.0
             && r + c <= SMALL_REACH_M
             && gap >= 0
-            && len.is_some_and(|len| len >= 0 && len.saturating_add(gap) <= BUCKET_MS);
+            && len.is_some_and(|len| len >= 0 && len.saturating_add(gap) <= BUCKET_MS)
+            // So that the start of its bucket is an i64.
+            && p.from_ms >= i64::MIN + BUCKET_MS;
         Probe {
             unit,
             reach,

@@ -291,6 +291,8 @@ fn tier_thresholds_are_inclusive() {
         (with(p, 48.0, 181.0, 0.0, T0, T0), (0, 1)),
         (with(p, 48.0, 38.0, -1.0, T0, T0), (0, 1)),
         (with(p, 48.0, 38.0, 0.0, T0 + 1, T0), (0, 1)),
+        (with(p, 48.0, 38.0, 0.0, i64::MIN, i64::MIN), (0, 1)),
+        (with(p, 48.0, 38.0, 0.0, i64::MAX, i64::MAX), (1, 0)),
         // Not finite: links to nothing, stored nowhere.
         (with(p, f64::NAN, 38.0, 0.0, T0, T0), (0, 0)),
     ];
@@ -593,4 +595,16 @@ fn pairs_exactly_at_the_limit_link_through_the_fast_tier() {
         }
         assert_linked_both_ways(a, b, (2, 0));
     }
+}
+
+#[test]
+fn windows_at_the_ends_of_time_link() {
+    let p = params(500.0, 15);
+    let (max, min) = (i64::MAX, i64::MIN);
+    let a = with(p, 48.0, 38.0, 0.0, max - 60_000, max);
+    let b = with(p, 48.0, 38.0, 0.0, max, max);
+    assert_linked_both_ways(a, b, (2, 0));
+    let a = with(p, 48.0, 38.0, 0.0, min, min + 60_000);
+    let b = with(p, 48.0, 38.0, 0.0, min, min);
+    assert_linked_both_ways(a, b, (0, 2));
 }
