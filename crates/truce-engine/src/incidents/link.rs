@@ -13,7 +13,7 @@
 //! # Algorithm
 //! Two tiers per (agreement, family), and every new observation is checked against both, so a
 //! link between tiers is never missed:
-//! - the fast tier, [`grid`]: observations with `radius_m + cluster_m ≤ 5 km` and
+//! - the fast tier, `grid`: observations with `radius_m + cluster_m ≤ 5 km` and
 //!   `window + cluster_minutes ≤ 1 day` (nearly all of them), in a hierarchical hash grid of
 //!   cubes over the unit-sphere vector (x, y, z), keyed by level, cube and day, whose cells hold
 //!   compact copies of the filter inputs; see its docs for the cell sizes and why the cube and
@@ -51,10 +51,10 @@
 //! level), a scan of their entries, one R-tree query only when the wide tier holds anything,
 //! exact checks of the filtered candidates and near-constant union-find work (path halving).
 //! Insertion of a wide one: an R-tree query and insertion (O(log n + k)) and a grid query bounded
-//! by the occupied cells of its days ([`grid`]). Memory per observation: the link inputs
+//! by the occupied cells of its days (`grid`). Memory per observation: the link inputs
 //! (56 bytes) and the parent pointer (4 bytes), plus in the fast tier a 56-byte cell entry (a copy
 //! of the link inputs next to the filter's, so that no candidate is read outside its cell) and its
-//! share of the cell's slot and spare capacity, about 100 bytes in all ([`grid`]; about 160
+//! share of the cell's slot and spare capacity, about 100 bytes in all (`grid`; about 160
 //! bytes per observation with the rest at 1M points), or in the wide tier the box (36 bytes) and
 //! about 10 % R-tree node overhead.
 

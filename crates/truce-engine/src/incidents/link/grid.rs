@@ -18,7 +18,7 @@
 //! its *footprint* `chord(radius + cluster / 2)`, so that a pair of observations of one level
 //! within linking distance lies in at most two adjacent cells per axis. A cell is keyed by
 //! (level, cube, time bucket) where the bucket is `from_ms` divided by [`BUCKET_MS`] (one day);
-//! the grid holds one hash map of cells for the whole (agreement, family).
+//! the grid holds one table of cells ([`super::table`]) for the whole (agreement, family).
 //!
 //! # Why no link is lost
 //! For two linked observations a, b at haversine distance `d ≤ r_a + r_b + min(c_a, c_b)`, the
@@ -32,7 +32,9 @@
 //! `from_b ≤ to_a + gap_a` for any linked pair, so the buckets from
 //! `(from_a − max(len + gap))` to `(to_a + gap_a)` cover every partner. The cube and bucket
 //! indices are `floor`s of the same `f64` values at insertion and query, so the ranges are
-//! monotone and exact. Correctness never depends on which level an observation went to — only
+//! monotone and exact. Within the range a cube is skipped only if it misses the ball of radius
+//! `ρ` around `u_a` or the unit sphere (both tests padded), which no partner's cube does.
+//! Correctness never depends on which level an observation went to — only
 //! on the per-level maxima — so the level choice is a pure performance knob.
 //!
 //! Inside a cell each entry is first filtered on its window (exact integers: `gap ≤ gap_a`) and on
