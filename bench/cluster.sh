@@ -41,10 +41,11 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import sklearn, numpy
   "$VENV/bin/pip" install -q scikit-learn numpy
 fi
 cargo build --release --locked -q -p truce-engine --example cluster_bench
+BIN="${CARGO_TARGET_DIR:-target}/release/examples/cluster_bench"
 
 load() { echo "[load average: $(cut -d' ' -f1-3 /proc/loadavg)] $*"; }
 load "truce: generating and clustering $N points, eps $EPS_M m"
-target/release/examples/cluster_bench --n "$N" --eps-m "$EPS_M" --seed "$SEED" --runs "$RUNS" --out "$OUT"
+"$BIN" --n "$N" --eps-m "$EPS_M" --seed "$SEED" --runs "$RUNS" --out "$OUT"
 
 if [[ " $SKIP " != *" postgis "* ]]; then
   load "PostGIS"

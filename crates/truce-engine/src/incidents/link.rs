@@ -11,39 +11,67 @@
 //! on which of the two arrived first.
 //!
 //! # Algorithm
-//! Each observation is a box in four dimensions: the unit-sphere position of its event point
-//! (x, y, z) widened by the chord of its radius, and its observed window (in days). Boxes live in
-//! an R-tree per (agreement, family). A new observation `a` asks its tree for every box that
-//! meets its own point widened by the chord of `radius_a + cluster_km_a` and its window widened by
-//! `cluster_minutes_a`; each candidate is then checked with the exact predicate above, and linked
-//! ones are joined in a union-find forest.
+//! Two tiers per (agreement, family), and every new observation is checked against both, so a
+//! link between tiers is never missed:
+//! - the fast tier, `grid`: observations with `radius_m + cluster_m ≤ 5 km` and
+//!   `window + cluster_minutes ≤ 1 day` (nearly all of them), in a hierarchical hash grid of
+//!   cubes over the unit-sphere vector (x, y, z), keyed by level, cube and day, whose cells hold
+//!   compact copies of the filter inputs; see its docs for the cell sizes and why the cube and
+//!   bucket ranges of a query cover every partner;
+//! - the wide tier: everything else (a wide radius, a long window, inputs outside the usual
+//!   ranges) as a box in four dimensions, the unit-sphere position of its event point widened by
+//!   the chord of its radius and its observed window (in days), in an R-tree. A new observation
+//!   `a` asks it for every box that meets its own point widened by the chord of
+//!   `radius_a + cluster_km_a` and its window widened by `cluster_minutes_a`.
 //!
-//! The box test never loses a link: the chord is subadditive (`2 sin((x+y)/2) ≤ 2 sin(x/2) +
+//! Candidates of either tier are checked with the exact predicate above
+//! ([`LinkPoint::links`], the only place that decides), and linked ones are joined in a
+//! union-find forest.
+//!
+//! Neither filter ever loses a link: the chord is subadditive (`2 sin((x+y)/2) ≤ 2 sin(x/2) +
 //! 2 sin(y/2)` on the sphere's range), each axis of a straight-line difference is at most the
-//! chord, so a linked pair's boxes always meet. Working in 3-D unit vectors instead of longitude
-//! and latitude means no special case at the poles or the antimeridian. The boxes are stored in
-//! `f32`, each bound rounded outward, with a margin for the rounding of the f64 arithmetic.
+//! chord, so a linked pair's boxes always meet and its cubes are always within the query's range.
+//! Working in 3-D unit vectors instead of longitude and latitude means no special case at the
+//! poles or the antimeridian. The boxes are stored in `f32`, each bound rounded outward, with a
+//! margin for the rounding of the f64 arithmetic; the grid pads its chord bounds likewise.
+//!
+//! An observation whose event point is not finite links to nothing (its haversine distance is
+//! NaN) and is stored in neither tier.
 //!
 //! # Invariants
 //! - The root of every component is its member with the lowest position (= lowest log index, as
 //!   observations are applied in log order), so an incident's id is its root's id and never
 //!   changes except when a merge brings in a member with a lower index.
 //! - The components equal those of the full link graph whatever the arrival order: every link of
-//!   the new observation to any earlier one is found at insertion, and union is associative.
+//!   the new observation to any earlier one is found at insertion (each earlier observation is in
+//!   exactly one tier, and both are asked), and union is associative.
 //!
 //! # Complexity
-//! Insertion: one R-tree query (O(log n + k) for k candidate boxes) and k exact checks, plus
-//! near-constant union-find work (path halving). Memory per observation: the box (4 × 2 × f32 plus
-//! the position, 36 bytes) and about 10 % R-tree node overhead, the link inputs (44 bytes) and
-//! the parent pointer (4 bytes).
+//! Insertion of a fast-tier observation: a few hash lookups (1–8 cubes × 1–2 days per occupied
+//! level), a scan of their entries, one R-tree query only when the wide tier holds anything,
+//! exact checks of the filtered candidates and near-constant union-find work (path halving).
+//! Insertion of a wide one: an R-tree query and insertion (O(log n + k)) and a grid query bounded
+//! by the occupied cells of its days (`grid`). Memory per observation: the link inputs
+//! (56 bytes) and the parent pointer (4 bytes), plus in the fast tier a 56-byte cell entry (a copy
+//! of the link inputs next to the filter's, so that no candidate is read outside its cell) and its
+//! share of the cell's slot and spare capacity, about 100 bytes in all (`grid`; about 160
+//! bytes per observation with the rest at 1M points), or in the wide tier the box (36 bytes) and
+//! about 10 % R-tree node overhead.
+
+mod grid;
+mod table;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
-use truce_model::observation::{EARTH_RADIUS_M, Position, haversine_m};
+use truce_model::observation::{Position, haversine_m};
 use truce_model::taxonomy::Family;
+
+use grid::{ChordMemo, Grid, Probe, chord};
 
 /// Milliseconds per day (the boxes' time axis is in days).
 const MS_PER_DAY: f64 = 86_400_000.0;
@@ -104,6 +132,15 @@ impl LinkPoint {
 /// A box in (x, y, z, days).
 type Box4 = GeomWithData<Rectangle<[f32; 4]>, u32>;
 
+/// Both tiers of one (agreement, family).
+#[derive(Debug, Clone, Default)]
+struct Tiers {
+    /// The fast tier.
+    grid: Grid,
+    /// The wide tier.
+    wide: RTree<Box4>,
+}
+
 /// The components of the link graph over every observation inserted so far.
 #[derive(Debug, Clone, Default)]
 pub struct Components {
@@ -111,8 +148,14 @@ pub struct Components {
     points: Vec<LinkPoint>,
     /// Union-find parent by position (a root is its own parent).
     parent: Vec<u32>,
-    /// One R-tree per (agreement, family).
-    trees: HashMap<(Arc<str>, Family), RTree<Box4>>,
+    /// The tiers of each (agreement, family), indexed by `keys`.
+    tiers: Vec<Tiers>,
+    keys: HashMap<(Arc<str>, Family), usize>,
+    /// The last key looked up and its index (consecutive observations usually share it).
+    last: Option<(Arc<str>, Family, usize)>,
+    /// Scratch list of the linked positions of one insertion.
+    joined: Vec<u32>,
+    chords: ChordMemo,
 }
 
 impl Components {
@@ -137,31 +180,74 @@ impl Components {
     /// The new component's root is the smallest of them, or the new position if it joined none.
     pub fn insert(&mut self, agreement: &Arc<str>, family: Family, p: LinkPoint) -> Vec<u32> {
         let position = u32::try_from(self.points.len()).expect("fewer than 2^32 observations");
-        let tree = self.trees.entry((agreement.clone(), family)).or_default();
-        let query = envelope(&p, p.radius_m + p.params.cluster_m, p.params.gap_ms);
-        let mut joined: Vec<u32> = Vec::new();
-        for candidate in tree.locate_in_envelope_intersecting(&query) {
-            let other = candidate.data;
-            if p.links(&self.points[other as usize]) {
-                joined.push(other);
+        let index = self.tiers_of(agreement, family);
+        let probe = Probe::new(&p, &mut self.chords);
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        let (tiers, points) = (&mut self.tiers[index], &self.points);
+        if probe.is_finite() {
+            if tiers.wide.size() > 0 {
+                let query = envelope(&probe, p.radius_m + p.params.cluster_m, p.params.gap_ms);
+                for candidate in tiers.wide.locate_in_envelope_intersecting(&query) {
+                    if p.links(&points[candidate.data as usize]) {
+                        joined.push(candidate.data);
+                    }
+                }
+            }
+            tiers.grid.query(&probe, |other, point| {
+                debug_assert_eq!(
+                    point, &points[other as usize],
+                    "the grid keeps the link inputs"
+                );
+                if p.links(point) {
+                    joined.push(other);
+                }
+            });
+            if probe.level.is_some() {
+                tiers.grid.insert(&probe, &p, position);
+            } else {
+                let e = envelope(&probe, p.radius_m, 0);
+                tiers.wide.insert(GeomWithData::new(
+                    Rectangle::from_corners(e.lower(), e.upper()),
+                    position,
+                ));
             }
         }
-        tree.insert(GeomWithData::new(
-            {
-                let e = envelope(&p, p.radius_m, 0);
-                Rectangle::from_corners(e.lower(), e.upper())
-            },
-            position,
-        ));
         self.points.push(p);
         self.parent.push(position);
-        let mut roots: Vec<u32> = joined.into_iter().map(|o| self.find(o)).collect();
+        let mut roots: Vec<u32> = joined.iter().map(|&o| self.find(o)).collect();
+        self.joined = joined;
         roots.sort_unstable();
         roots.dedup();
         for &r in &roots {
             self.union(r, position);
         }
         roots
+    }
+
+    /// The index in `tiers` of (agreement, family), created if new.
+    fn tiers_of(&mut self, agreement: &Arc<str>, family: Family) -> usize {
+        if let Some((a, f, index)) = &self.last
+            && *f == family
+            && Arc::ptr_eq(a, agreement)
+        {
+            return *index;
+        }
+        let next = self.tiers.len();
+        let index = *self.keys.entry((agreement.clone(), family)).or_insert(next);
+        if index == next {
+            self.tiers.push(Tiers::default());
+        }
+        self.last = Some((agreement.clone(), family, index));
+        index
+    }
+
+    /// How many observations each tier holds, (fast, wide), over every key (for tests).
+    #[cfg(test)]
+    fn tier_sizes(&self) -> (usize, usize) {
+        self.tiers
+            .iter()
+            .fold((0, 0), |(g, w), t| (g + t.grid.len(), w + t.wide.size()))
     }
 
     /// The root (lowest position) of the component holding `position`.
@@ -193,17 +279,15 @@ impl Components {
     }
 }
 
-/// The box around `p` widened by `widen_m` metres in space and `widen_ms` in time, rounded
-/// outward to f32.
-fn envelope(p: &LinkPoint, widen_m: f64, widen_ms: i64) -> AABB<[f32; 4]> {
-    let (lat, lon) = (p.lat.to_radians(), p.lon.to_radians());
-    let centre = [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()];
+/// The box around the probe's point widened by `widen_m` metres in space and `widen_ms` in
+/// time, rounded outward to f32.
+fn envelope(probe: &Probe, widen_m: f64, widen_ms: i64) -> AABB<[f32; 4]> {
+    let centre = probe.unit;
     // Chord of the widening on the unit sphere, capped at the diameter, plus a margin that
     // covers the f64 error of both the unit vectors and haversine (well under a millimetre).
-    let angle = (widen_m / EARTH_RADIUS_M).min(std::f64::consts::PI);
-    let half = 2.0 * (angle / 2.0).sin() + 1e-9;
-    let t0 = p.from_ms.saturating_sub(widen_ms) as f64 / MS_PER_DAY;
-    let t1 = p.to_ms.saturating_add(widen_ms) as f64 / MS_PER_DAY;
+    let half = chord(widen_m) + 1e-9;
+    let t0 = probe.from_ms.saturating_sub(widen_ms) as f64 / MS_PER_DAY;
+    let t1 = probe.to_ms.saturating_add(widen_ms) as f64 / MS_PER_DAY;
     let margin_t = 1e-6;
     let lower = [
         down(centre[0] - half),
@@ -230,214 +314,4 @@ fn down(x: f64) -> f32 {
 fn up(x: f64) -> f32 {
     let f = x as f32;
     if f64::from(f) < x { f.next_up() } else { f }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const P: LinkParams = LinkParams {
-        cluster_m: 3_000.0,
-        gap_ms: 15 * 60_000,
-    };
-
-    fn pt(lat: f64, lon: f64, radius_m: f64, from_ms: i64, to_ms: i64) -> LinkPoint {
-        LinkPoint {
-            lat,
-            lon,
-            radius_m,
-            from_ms,
-            to_ms,
-            params: P,
-        }
-    }
-
-    /// The reference: every pair checked, components by depth-first search; each component
-    /// labelled by its lowest position.
-    fn brute_force(items: &[(usize, Family, LinkPoint)]) -> Vec<u32> {
-        let n = items.len();
-        let mut label = vec![u32::MAX; n];
-        for start in 0..n {
-            if label[start] != u32::MAX {
-                continue;
-            }
-            label[start] = start as u32;
-            let mut stack = vec![start];
-            while let Some(i) = stack.pop() {
-                for j in 0..n {
-                    if label[j] == u32::MAX
-                        && items[i].0 == items[j].0
-                        && items[i].1 == items[j].1
-                        && items[i].2.links(&items[j].2)
-                    {
-                        label[j] = start as u32;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-        label
-    }
-
-    fn incremental(items: &[(usize, Family, LinkPoint)]) -> Vec<u32> {
-        let agreements: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
-        let mut c = Components::default();
-        for (agreement, family, p) in items {
-            c.insert(&agreements[*agreement], *family, *p);
-        }
-        (0..items.len() as u32).map(|i| c.root(i)).collect()
-    }
-
-    #[test]
-    fn a_late_report_bridges_two_incidents_and_the_lowest_index_stays_root() {
-        let agreement: Arc<str> = Arc::from("a");
-        let mut c = Components::default();
-        let hour = 3_600_000;
-        // Two reports 10 km apart: not linked (1 + 1 + 3 km < 10 km).
-        assert!(
-            c.insert(&agreement, Family::Fire, pt(48.0, 38.0, 1_000.0, 0, hour))
-                .is_empty()
-        );
-        assert!(
-            c.insert(&agreement, Family::Fire, pt(48.09, 38.0, 1_000.0, 0, hour))
-                .is_empty()
-        );
-        assert_ne!(c.root(0), c.root(1));
-        // A third in between, with a wide radius, links to both.
-        let joined = c.insert(&agreement, Family::Fire, pt(48.045, 38.0, 2_500.0, 0, hour));
-        assert_eq!(joined, vec![0, 1]);
-        assert_eq!((c.root(0), c.root(1), c.root(2)), (0, 0, 0));
-        // Another family at the same place stays apart.
-        assert!(
-            c.insert(
-                &agreement,
-                Family::Presence,
-                pt(48.0, 38.0, 1_000.0, 0, hour)
-            )
-            .is_empty()
-        );
-        assert_eq!(c.root(3), 3);
-    }
-
-    #[test]
-    fn time_gap_is_inclusive_and_overlap_is_gap_zero() {
-        let a = pt(48.0, 38.0, 100.0, 0, 1_000);
-        assert!(a.links(&pt(48.0, 38.0, 100.0, 1_000 + P.gap_ms, 1_000 + P.gap_ms)));
-        assert!(!a.links(&pt(48.0, 38.0, 100.0, 1_001 + P.gap_ms, 2_000 + P.gap_ms)));
-        assert!(a.links(&pt(48.0, 38.0, 100.0, -5_000, 500)));
-    }
-
-    #[test]
-    fn distance_limit_is_inclusive_and_uses_the_smaller_tolerance() {
-        let a = pt(0.0, 0.0, 0.0, 0, 0);
-        // One degree of longitude on the equator.
-        let one_degree = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
-        let mut b = pt(0.0, 1.0, one_degree - P.cluster_m, 0, 0);
-        assert!(a.links(&b));
-        b.radius_m -= 1.0;
-        assert!(!a.links(&b));
-        let mut strict = a;
-        strict.params.cluster_m = 1_000.0;
-        b.radius_m = one_degree - 2_000.0;
-        assert!(a.links(&b) && !strict.links(&b) && !b.links(&strict));
-    }
-
-    #[test]
-    fn antimeridian_and_poles() {
-        let agreement: Arc<str> = Arc::from("a");
-        let mut c = Components::default();
-        c.insert(&agreement, Family::Fire, pt(10.0, 179.99, 500.0, 0, 0));
-        let joined = c.insert(&agreement, Family::Fire, pt(10.0, -179.99, 500.0, 0, 0));
-        assert_eq!(joined, vec![0], "2.2 km across the antimeridian");
-        c.insert(&agreement, Family::Fire, pt(89.99, 0.0, 500.0, 0, 0));
-        let joined = c.insert(&agreement, Family::Fire, pt(89.99, 180.0, 500.0, 0, 0));
-        assert_eq!(joined, vec![2], "2.2 km across the pole");
-    }
-
-    fn item() -> impl Strategy<Value = (usize, Family, LinkPoint)> {
-        let hour = 3_600_000i64;
-        (
-            0usize..2,
-            prop_oneof![Just(Family::Fire), Just(Family::Presence)],
-            // A small area so that links are common: about 30 × 30 km.
-            47.9f64..48.2,
-            37.9f64..38.3,
-            prop_oneof![
-                3 => 0.0f64..2_000.0,
-                // Sector-like and coarse radii, some very wide.
-                1 => 2_000.0f64..20_000.0,
-                1 => Just(0.0),
-            ],
-            0i64..48 * hour,
-            prop_oneof![3 => 0i64..hour, 1 => 0i64..30 * 24 * hour],
-            prop_oneof![
-                Just(P),
-                Just(LinkParams {
-                    cluster_m: 500.0,
-                    gap_ms: 5 * 60_000
-                })
-            ],
-        )
-            .prop_map(|(a, f, lat, lon, r, from, len, params)| {
-                (
-                    a,
-                    f,
-                    LinkPoint {
-                        lat,
-                        lon,
-                        radius_m: r,
-                        from_ms: from,
-                        to_ms: from + len,
-                        params,
-                    },
-                )
-            })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
-        /// Incremental components equal the O(n²) reference, whatever the inputs.
-        #[test]
-        fn incremental_equals_brute_force(items in prop::collection::vec(item(), 0..120)) {
-            prop_assert_eq!(incremental(&items), brute_force(&items));
-        }
-
-        /// The partition does not depend on arrival order (late reports may bridge incidents).
-        #[test]
-        fn arrival_order_does_not_change_the_partition(
-            items in prop::collection::vec(item(), 1..80),
-            seed in any::<u64>(),
-        ) {
-            let mut order: Vec<usize> = (0..items.len()).collect();
-            // A deterministic shuffle from the seed.
-            let mut s = seed | 1;
-            for i in (1..order.len()).rev() {
-                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-                order.swap(i, (s % (i as u64 + 1)) as usize);
-            }
-            let shuffled: Vec<_> = order.iter().map(|&i| items[i]).collect();
-            let a = partition(&incremental(&items), |i| i);
-            let b = partition(&incremental(&shuffled), |i| order[i]);
-            prop_assert_eq!(a, b);
-        }
-    }
-
-    /// The partition as sets of original item numbers.
-    fn partition(roots: &[u32], original: impl Fn(usize) -> usize) -> Vec<Vec<usize>> {
-        let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
-        for (i, r) in roots.iter().enumerate() {
-            groups.entry(*r).or_default().push(original(i));
-        }
-        let mut out: Vec<Vec<usize>> = groups
-            .into_values()
-            .map(|mut g| {
-                g.sort_unstable();
-                g
-            })
-            .collect();
-        out.sort();
-        out
-    }
 }
