@@ -14,7 +14,7 @@ use truce_model::dsse::Envelope;
 use truce_model::entry::{
     AgreementPayload, ConsentPayload, FieldError, KeyPayload, Kind, Payload, Role,
 };
-use truce_model::keys::VerifierKey;
+use truce_model::keys::{self, VerifierKey};
 
 use crate::State;
 use crate::agreements::ProposedVersion;
@@ -152,6 +152,41 @@ impl State {
                     .map(|k| (sig.keyid.clone(), k.vkey.clone()))
             })
             .collect()
+    }
+
+    /// [`Prepared::preverify`] for many envelopes at once, under the keys this state knows
+    /// ([`State::signature_keys`]), with one batch verification
+    /// ([`truce_model::keys::verify_batch`]) of all their signatures: what replay runs on each
+    /// thread's share of a chunk. As with `preverify`, a signature that fails is only left
+    /// unverified, for admission to verify strictly and refuse; one verified here is skipped by
+    /// admission only if its keyid still names the very same key then.
+    pub fn preverify_batch<'p>(&self, batch: impl IntoIterator<Item = &'p mut Prepared>) {
+        let mut batch: Vec<&mut Prepared> = batch.into_iter().collect();
+        let messages: Vec<Vec<u8>> = batch.iter().map(|p| p.envelope.pae()).collect();
+        // (envelope, signature) pairs whose keyid this state knows, with that key.
+        let mut known: Vec<(usize, usize, &KeyRecord)> = Vec::new();
+        for (i, p) in batch.iter().enumerate() {
+            for (j, sig) in p.envelope.signatures().iter().enumerate() {
+                if let Some(key) = self.keys.get(&sig.keyid) {
+                    known.push((i, j, key));
+                }
+            }
+        }
+        let items: Vec<(&[u8], &[u8], &VerifierKey)> = known
+            .iter()
+            .map(|&(i, j, key)| {
+                let sig = &batch[i].envelope.signatures()[j].sig;
+                (messages[i].as_slice(), sig.as_slice(), &key.vkey)
+            })
+            .collect();
+        let verdicts = keys::verify_batch(&items);
+        drop(items);
+        for ((i, j, key), ok) in known.into_iter().zip(verdicts) {
+            if ok {
+                let keyid = batch[i].envelope.signatures()[j].keyid.clone();
+                batch[i].verified.push((keyid, key.vkey.clone()));
+            }
+        }
     }
 
     /// [`State::admit`] for a prepared envelope.

@@ -4,7 +4,9 @@
 //! `admit` → `apply` path the live server uses. That doubles as an integrity check: a leaf whose
 //! stored hash does not match its bytes, a leaf that is not canonical, or an entry the engine
 //! would not admit again means the store was altered, and the server refuses to start, naming the
-//! entry.
+//! entry. The entries are read in pages and run through [`crate::replay`]'s pipeline (parallel
+//! decoding and batch signature verification, then admission in log order), which gives the
+//! same verdicts as admitting them one by one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +14,6 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use truce_engine::State;
 use truce_log::checkpoint::open_checkpoint;
-use truce_log::leaf::{self, Leaf};
 use truce_log::merkle::{self, Frontier};
 use truce_model::keys::VerifierKey;
 use truce_store::Store;
@@ -21,6 +22,7 @@ use crate::blobs::BlobResolver;
 use crate::datadir::DataDir;
 use crate::intake::{Intake, Submission};
 use crate::ledger::{Ledger, Published};
+use crate::replay::{CHUNK, Replayer};
 use crate::sequencer::{self, Sequencer};
 use crate::shared::{Recovering, SharedState, StateLost};
 use crate::tiles::TileCache;
@@ -91,6 +93,10 @@ pub struct Replayed {
 /// Recomputes the state and the tree from every entry in `store`, checking on the way that
 /// every stored leaf hash, every stored tree hash and the latest checkpoint agree with the
 /// entries. Calls `progress(done, total)` after each page.
+///
+/// Pages of [`crate::replay::CHUNK`] entries are prepared in parallel and admitted in order by
+/// the [`crate::replay`] pipeline; this blocks the calling thread while it does (start-up and
+/// `truce replay` have nothing else to do meanwhile).
 pub async fn replay(
     store: &dyn Store,
     operator: VerifierKey,
@@ -98,57 +104,54 @@ pub async fn replay(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
-    let mut state = State::new(operator);
+    let mut replayer = Replayer::new(operator);
     let mut seen = crate::seen::SeenIds::default();
-    let mut frontier = Frontier::new();
     let cache = crate::ledger::HashCache::default();
-    let mut last_time = 0;
-    while state.size() < total {
+    while replayer.size() < total {
         let page = store
-            .entries(state.size(), 10_000)
+            .entries(replayer.size(), CHUNK as u32)
             .await
             .map_err(ReplayError::Store)?;
         if page.is_empty() {
             return Err(ReplayError::Entry {
-                index: state.size(),
+                index: replayer.size(),
                 problem: "missing from the store".into(),
             });
         }
-        let hashes_from = merkle::stored_hash_count(state.size());
+        let hashes_from = merkle::stored_hash_count(replayer.size());
         let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(page.len() * 2);
-        for e in page {
+        let leaves: Vec<&[u8]> = page.iter().map(|e| e.leaf.as_slice()).collect();
+        let prepared = replayer.prepare(&leaves);
+        for (e, leaf) in page.iter().zip(prepared) {
             let fail = |problem: String| ReplayError::Entry {
                 index: e.index,
                 problem,
             };
-            if e.index != state.size() {
-                return Err(fail(format!("expected index {}", state.size())));
+            if e.index != replayer.size() {
+                return Err(fail(format!("expected index {}", replayer.size())));
             }
-            if leaf::leaf_hash(&e.leaf) != e.leaf_hash {
+            if leaf.leaf_hash != e.leaf_hash {
                 return Err(fail("the stored leaf hash does not match the leaf".into()));
             }
-            let l = Leaf::decode(&e.leaf).map_err(|err| fail(err.to_string()))?;
-            if l.time_ms != e.time_ms || l.time_ms < last_time {
+            if leaf.time_ms().is_some_and(|t| t != e.time_ms) {
                 return Err(fail("log time out of order or mismatched".into()));
             }
-            last_time = l.time_ms;
-            let resolver = BlobResolver::for_envelope(store, &l.envelope)
-                .await
-                .map_err(ReplayError::Store)?;
-            let admitted = state
-                .admit(&l.envelope, l.time_ms, &resolver)
-                .map_err(|r| fail(format!("no longer admissible: {r}")))?;
-            if admitted.id != e.entry_id {
+            let resolver = match leaf.envelope() {
+                Some(env) => BlobResolver::for_envelope(store, env)
+                    .await
+                    .map_err(ReplayError::Store)?,
+                None => BlobResolver::default(),
+            };
+            let applied = replayer
+                .admit(leaf, &resolver)
+                .map_err(|err| fail(err.problem))?;
+            if applied.id != e.entry_id {
                 return Err(fail(
                     "the stored entry id differs from the payload's".into(),
                 ));
             }
-            state.apply(admitted, e.index, l.time_ms);
             seen.insert(&e.entry_id);
-            let pushed = frontier
-                .push(e.leaf_hash)
-                .map_err(|err| fail(err.to_string()))?;
-            recomputed.extend(pushed.into_iter().map(|(_, h)| h));
+            recomputed.extend(applied.pushed.into_iter().map(|(_, h)| h));
         }
         // The stored tree hashes for this page must be exactly the recomputed ones.
         let mut at = hashes_from;
@@ -168,8 +171,9 @@ pub async fn replay(
             at += chunk.len() as u64;
         }
         cache.extend(hashes_from, &recomputed);
-        progress(state.size(), total);
+        progress(replayer.size(), total);
     }
+    let (state, frontier) = replayer.finish();
     let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
     if hash_count != merkle::stored_hash_count(total) {
         return Err(ReplayError::Tree(format!(

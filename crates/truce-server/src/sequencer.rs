@@ -182,7 +182,7 @@ impl Sequencer {
                 }
             }
             let time_ms = now_ms().max(working.last_time_ms());
-            let admitted = match self.admit(&working, &sub, time_ms) {
+            let admitted = match self.admit(working, &sub, time_ms) {
                 Ok(a) => a,
                 Err(e) => {
                     let _ = sub.reply.send(Err(e));
