@@ -37,7 +37,7 @@ use truce_log::tile::{TileLevel, TileRef};
 use truce_model::agreement::MapResolver;
 use truce_model::dsse::Envelope;
 use truce_model::keys::VerifierKey;
-use truce_server::replay::{CHUNK, Replayer};
+use truce_server::replay::{CHUNK, Pending, Replayer};
 
 use crate::client::{self, LogKey};
 
@@ -126,10 +126,11 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
         let store = truce_store_sqlite::SqliteStore::open(&dir.store_path())
             .await
             .with_context(|| format!("opening {}", dir.store_path().display()))?;
+        let store = Arc::new(store);
         let bar = progress_bar(0);
         let log_vkey = dir.log_key.verifier();
         let replayed = truce_server::app::replay(
-            &store,
+            store,
             dir.operator_key.verifier(),
             Some((dir.config.origin.as_str(), &log_vkey)),
             |done, total| {
@@ -174,23 +175,21 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
     std::thread::scope(|scope| -> Result<()> {
         let mut fetched = InOrder::start(scope, &http, &base, size);
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+        // Chunk k is admitted here while chunk k + 1 is prepared on the other threads.
+        let mut pending: Option<Pending> = None;
         for n in 0..bundles {
             leaves.extend(fetched.next()?);
             if leaves.len() < CHUNK && n + 1 < bundles {
                 continue;
             }
-            for leaf in replayer.prepare(&leaves) {
-                let index = replayer.size();
-                let resolver = match leaf.envelope() {
-                    Some(env) => blobs.for_envelope(&http, &base, env)?,
-                    None => MapResolver(BTreeMap::new()),
-                };
-                replayer
-                    .admit(leaf, &resolver)
-                    .map_err(|e| anyhow!("entry {index}: {}", e.problem))?;
+            let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves));
+            if let Some(ready) = pending.replace(chunk) {
+                admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
+                bar.set_position(replayer.size());
             }
-            leaves.clear();
-            bar.set_position(replayer.size());
+        }
+        if let Some(ready) = pending {
+            admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
         }
         Ok(())
     })?;
@@ -205,6 +204,27 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
     let digest = state.digest();
     let compared = compare(&http, &base, &digest);
     Ok((digest, Some(compared)))
+}
+
+/// Admits a prepared chunk, in log order, fetching the blobs agreements reference.
+fn admit_chunk(
+    replayer: &mut Replayer,
+    chunk: Pending,
+    blobs: &mut BlobCache,
+    http: &Client,
+    base: &Url,
+) -> Result<()> {
+    for leaf in chunk.wait() {
+        let index = replayer.size();
+        let resolver = match leaf.envelope() {
+            Some(env) => blobs.for_envelope(http, base, env)?,
+            None => MapResolver(BTreeMap::new()),
+        };
+        replayer
+            .admit(leaf, &resolver)
+            .map_err(|e| anyhow!("entry {index}: {}", e.problem))?;
+    }
+    Ok(())
 }
 
 /// Entry bundles in flight at once: enough that the network and the server are not what

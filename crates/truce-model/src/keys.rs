@@ -30,7 +30,6 @@ use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, Signer as _};
 use sha2::{Digest as _, Sha256};
@@ -404,6 +403,13 @@ pub fn verify_batch<A: Algorithm>(items: &[(&[u8], &[u8], &VerifyingKey<A>)]) ->
 /// Whether `sig` under `key` may join the batch (see [`verify_batch`]): `s` canonical (or the
 /// whole batch would fail), `A` neither weak nor with a torsion component, `R` canonically
 /// encoded and not of small order.
+///
+/// `R` is checked on its bytes, without decoding the point (which costs a field exponentiation,
+/// and the batch decodes it anyway): its y-coordinate must be below p, and must not be the y of
+/// a point of small order. That is exactly "canonical and not of small order": an encoding is
+/// non-canonical when y ≥ p, or when x = 0 and the sign bit is set, and x = 0 only for y = ±1,
+/// the identity and the point of order 2; and y determines a point up to negation, which keeps
+/// the order. An `R` that does not decode at all fails the batch, and then `verify_strict`.
 fn batchable<A: Algorithm>(sig: &Signature, key: &VerifyingKey<A>) -> bool {
     if !key.torsion_free || key.key.is_weak() {
         return false;
@@ -414,9 +420,29 @@ fn batchable<A: Algorithm>(sig: &Signature, key: &VerifyingKey<A>) -> bool {
     {
         return false;
     }
-    let r = CompressedEdwardsY(*sig.r_bytes());
-    r.decompress()
-        .is_some_and(|point| point.compress() == r && !point.is_small_order())
+    let mut y = *sig.r_bytes();
+    y[31] &= 0x7f;
+    let at_least_p = y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed;
+    !at_least_p && !small_order_ys().contains(&y)
+}
+
+/// The y-coordinates (32 bytes, little-endian, sign bit clear) of the eight points of small
+/// order: 0, 1, p − 1 and the two of the order-8 points (their negations share them).
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| {
+                let mut y = p.compress().to_bytes();
+                y[31] &= 0x7f;
+                y
+            })
+            .collect();
+        ys.sort_unstable();
+        ys.dedup();
+        ys
+    })
 }
 
 /// `Debug`, `FromStr` and serde (as the key text) for a public key type with `Display` and
@@ -565,6 +591,8 @@ impl<A: Algorithm> fmt::Debug for SigningKey<A> {
 
 #[cfg(test)]
 mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
     use super::*;
 
     // Computed independently with Python's `cryptography` package:
@@ -740,6 +768,42 @@ mod tests {
         assert_eq!(bad, [7, 21, 30, 33]);
         for (i, &(m, s, k)) in batch_of(&msgs, &sigs, &keys).iter().enumerate() {
             assert_eq!(verdicts[i], k.verify(m, s).is_ok(), "item {i}");
+        }
+    }
+
+    /// The byte check of `R` in `batchable` agrees with decoding: over every small y (where
+    /// non-canonical encodings exist), the small-order ones, and random ones, with both signs.
+    #[test]
+    fn r_byte_check_agrees_with_decoding() {
+        assert_eq!(small_order_ys().len(), 5);
+        let key = PrivateKey::from_seed("m", [5u8; 32]).unwrap().verifier();
+        let mut candidates: Vec<[u8; 32]> = small_order_ys().to_vec();
+        for low in 0u8..=255 {
+            let mut y = [0u8; 32];
+            y[0] = low;
+            candidates.push(y);
+            let mut high = [0xffu8; 32];
+            high[31] = 0x7f;
+            high[0] = low;
+            candidates.push(high);
+        }
+        for i in 0..200u8 {
+            candidates.push(sha2::Sha256::digest([i]).into());
+        }
+        for mut r in candidates {
+            for sign in [0, 0x80] {
+                r[31] = (r[31] & 0x7f) | sign;
+                let by_decoding = CompressedEdwardsY(r)
+                    .decompress()
+                    .is_some_and(|p| p.compress().to_bytes() == r && !p.is_small_order());
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&r);
+                let by_bytes = batchable(&Signature::from_bytes(&sig), &key);
+                // Bytes that do not decode may join the batch (which then fails); all else
+                // must agree.
+                let decodes = CompressedEdwardsY(r).decompress().is_some();
+                assert!(by_bytes == by_decoding || !decodes, "{}", hex::encode(r));
+            }
         }
     }
 

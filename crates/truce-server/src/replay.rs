@@ -1,27 +1,29 @@
 //! The replay pipeline shared by start-up ([`crate::app::replay`]) and `truce replay --log`:
 //! leaves in, state out, with the expensive work spread over the machine's cores.
 //!
-//! Why: replay re-admits every entry, and admission is dominated by what does not depend on the
+//! Why: replay re-admits every entry, and a large part of admission does not depend on the
 //! state — parsing the leaf (JSON, base64, the canonical-form check), decoding the payload, and
-//! above all verifying Ed25519 signatures. A 1M-entry log holds 1M signatures; verified one at a
-//! time with `verify_strict` (≈ 27k/s per core) that alone is ~37 s on one core. So each chunk
-//! of leaves is
+//! verifying Ed25519 signatures (1M entries hold 1M signatures: ~37 s of `verify_strict` on one
+//! core). So each chunk of leaves is
 //!
-//! 1. *prepared* in parallel ([`Replayer::prepare`]): `std::thread::available_parallelism()`
-//!    scoped threads each take a contiguous slice, hash and decode its leaves, build the
-//!    engine's [`Prepared`] and batch-verify ([`State::preverify_batch`], ed25519 batch
-//!    verification, as strict as `verify_strict`: see [`truce_model::keys::verify_batch`]) the
-//!    signatures whose keys the state knows *before the chunk*;
+//! 1. *prepared* ([`Replayer::prepare`], or [`Replayer::prepare_in_background`] while the
+//!    previous chunk is admitted): `std::thread::available_parallelism()` threads each take a
+//!    contiguous slice, hash and decode its leaves, build the engine's [`Prepared`] and
+//!    batch-verify ([`Keyring::preverify_batch`]: ed25519 batch verification, as strict as
+//!    `verify_strict` but for one documented edge case, see
+//!    [`truce_model::keys::verify_batch`]) the signatures whose keys the state knew when the
+//!    chunk was handed over;
 //! 2. *admitted and applied* in log order on the calling thread ([`Replayer::admit`]), exactly
-//!    as before: [`State::admit_prepared`] then [`State::apply`].
+//!    as before: [`State::admit_prepared`], then [`State::apply`].
 //!
-//! Invariants (why the verdicts are exactly those of sequential admission):
-//! - the state is only ever changed by step 2, in log order; step 1 reads the state as it was
-//!   before the chunk and changes nothing but each leaf's own [`Prepared`];
+//! Invariants (why the verdicts are those of sequential admission):
+//! - the state is only ever changed by step 2, in log order; step 1 reads a snapshot of the
+//!   state's keys ([`State::keyring`]) and changes nothing but each leaf's own [`Prepared`];
 //! - a signature counts as verified in step 2 only if step 1 verified it under the very key that
-//!   the keyid names at admission time ([`State::admit_prepared`] compares the keys); every
-//!   other signature — by a key accredited inside the chunk, or one that failed the batch — is
-//!   verified again there with `verify_strict`, and refused the same way as before;
+//!   the keyid names at admission time ([`State::admit_prepared`] compares the keys), so an old
+//!   snapshot is never wrong, only slower; every other signature — by a key accredited after the
+//!   snapshot, or one that failed the batch — is verified there with `verify_strict`, and
+//!   refused the same way as before;
 //! - a leaf that cannot be decoded is reported when step 2 reaches it, so the first failing
 //!   entry is the one named, whatever the threads did.
 //!
@@ -30,7 +32,7 @@
 
 use std::num::NonZeroUsize;
 
-use truce_engine::{Prepared, State};
+use truce_engine::{Keyring, Prepared, State};
 use truce_log::leaf::{self, Leaf};
 use truce_log::merkle::Frontier;
 use truce_model::agreement::Resolver;
@@ -128,25 +130,22 @@ impl Replayer {
     }
 
     /// Step 1: hashes, decodes and pre-verifies `leaves` (the next leaves of the log, in order)
-    /// in parallel, against the state as it is now. Changes nothing.
+    /// in parallel, with the keys the state knows now. Changes nothing.
     pub fn prepare<L: AsRef<[u8]> + Sync>(&self, leaves: &[L]) -> Vec<PreparedLeaf> {
-        let per_thread = leaves.len().div_ceil(self.threads).max(MIN_PER_THREAD);
-        let mut parts = leaves.chunks(per_thread.max(1));
-        let Some(first) = parts.next() else {
-            return Vec::new();
-        };
-        let state = &self.state;
-        std::thread::scope(|s| {
-            let others: Vec<_> = parts
-                .map(|part| s.spawn(move || prepare_part(state, part)))
-                .collect();
-            let mut all = prepare_part(state, first);
-            for h in others {
-                // A panic in a worker is a bug: resume it here, as if it had happened inline.
-                all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            all
-        })
+        prepare(&self.state.keyring(), leaves, self.threads)
+    }
+
+    /// [`Replayer::prepare`] on a thread of its own, so that the caller can admit the previous
+    /// chunk (or read the next) meanwhile. The keys are those the state knows now, before the
+    /// chunks not yet admitted: signatures by keys those accredit are verified at admission.
+    pub fn prepare_in_background(&self, leaves: Vec<Vec<u8>>) -> Pending {
+        let keyring = self.state.keyring();
+        let threads = self.threads;
+        Pending(
+            worker()
+                .spawn(move || prepare(&keyring, &leaves, threads))
+                .expect("the OS starts a thread (as std::thread::spawn assumes)"),
+        )
     }
 
     /// Step 2: admits and applies the next leaf, prepared by [`Replayer::prepare`] against this
@@ -181,8 +180,54 @@ impl Replayer {
     }
 }
 
+/// A chunk being prepared by [`Replayer::prepare_in_background`].
+#[derive(Debug)]
+pub struct Pending(std::thread::JoinHandle<Vec<PreparedLeaf>>);
+
+impl Pending {
+    /// The prepared leaves, once they are.
+    pub fn wait(self) -> Vec<PreparedLeaf> {
+        // A panic while preparing is a bug: resume it here, as if it had happened inline.
+        self.0
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+/// A preparing thread, named so that a profile tells it from the admitting one.
+fn worker() -> std::thread::Builder {
+    std::thread::Builder::new().name("replay-prepare".into())
+}
+
+/// Step 1 on `threads` scoped threads, each taking a contiguous part of `leaves`.
+fn prepare<L: AsRef<[u8]> + Sync>(
+    keyring: &Keyring,
+    leaves: &[L],
+    threads: usize,
+) -> Vec<PreparedLeaf> {
+    let per_thread = leaves.len().div_ceil(threads).max(MIN_PER_THREAD);
+    let mut parts = leaves.chunks(per_thread);
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        let others: Vec<_> = parts
+            .map(|part| {
+                worker()
+                    .spawn_scoped(s, move || prepare_part(keyring, part))
+                    .expect("the OS starts a thread (as std::thread::scope assumes)")
+            })
+            .collect();
+        let mut all = prepare_part(keyring, first);
+        for h in others {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    })
+}
+
 /// Step 1 for one thread's contiguous part of a chunk.
-fn prepare_part<L: AsRef<[u8]>>(state: &State, leaves: &[L]) -> Vec<PreparedLeaf> {
+fn prepare_part<L: AsRef<[u8]>>(keyring: &Keyring, leaves: &[L]) -> Vec<PreparedLeaf> {
     let mut out: Vec<PreparedLeaf> = leaves
         .iter()
         .map(|bytes| {
@@ -199,7 +244,7 @@ fn prepare_part<L: AsRef<[u8]>>(state: &State, leaves: &[L]) -> Vec<PreparedLeaf
             }
         })
         .collect();
-    state.preverify_batch(
+    keyring.preverify_batch(
         out.iter_mut()
             .filter_map(|l| l.decoded.as_mut().ok().map(|(_, p)| p)),
     );
@@ -209,6 +254,7 @@ fn prepare_part<L: AsRef<[u8]>>(state: &State, leaves: &[L]) -> Vec<PreparedLeaf
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use truce_model::agreement::MapResolver;
     use truce_model::keys::PrivateKey;
@@ -262,20 +308,47 @@ mod tests {
         Ok(state.digest().digest)
     }
 
-    /// The pipeline over `leaves` in chunks of `chunk`, on `threads` threads.
+    /// The pipeline over `leaves` in chunks of `chunk`, on `threads` threads, both ways: each
+    /// chunk prepared then admitted, and (as the callers do) chunk k + 1 prepared in the
+    /// background, with the keys known before chunk k, while chunk k is admitted. Both must
+    /// reach the same result; that one is returned.
     fn pipelined(
         operator: &VerifierKey,
         leaves: &[Vec<u8>],
         chunk: usize,
         threads: usize,
     ) -> Result<String, EntryError> {
-        let mut r = Replayer::with_threads(operator.clone(), threads);
-        for part in leaves.chunks(chunk) {
-            for leaf in r.prepare(part) {
-                r.admit(leaf, &MapResolver(BTreeMap::new()))?;
+        let resolver = MapResolver(BTreeMap::new());
+        let in_turn = (|| {
+            let mut r = Replayer::with_threads(operator.clone(), threads);
+            for part in leaves.chunks(chunk) {
+                for leaf in r.prepare(part) {
+                    r.admit(leaf, &resolver)?;
+                }
             }
-        }
-        Ok(r.finish().0.digest().digest)
+            Ok(r.finish().0.digest().digest)
+        })();
+        let overlapped = (|| {
+            let mut r = Replayer::with_threads(operator.clone(), threads);
+            let mut pending: Option<Pending> = None;
+            for part in leaves.chunks(chunk) {
+                let next = r.prepare_in_background(part.to_vec());
+                if let Some(ready) = pending.replace(next) {
+                    for leaf in ready.wait() {
+                        r.admit(leaf, &resolver)?;
+                    }
+                }
+            }
+            for leaf in pending.map(Pending::wait).unwrap_or_default() {
+                r.admit(leaf, &resolver)?;
+            }
+            Ok(r.finish().0.digest().digest)
+        })();
+        assert_eq!(
+            in_turn, overlapped,
+            "chunks of {chunk} on {threads} threads"
+        );
+        in_turn
     }
 
     /// `leaves` with the signature of entry `index` replaced by the one of entry `from` (the
@@ -365,17 +438,17 @@ mod tests {
         let expected = sequential(&operator, &leaves).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let open = truce_store_sqlite::SqliteStore::open;
-        let good = open(&tmp.path().join("good.sqlite")).await.unwrap();
-        store_leaves(&good, &leaves).await;
-        let replayed = crate::app::replay(&good, operator.clone(), None, |_, _| {})
+        let good = Arc::new(open(&tmp.path().join("good.sqlite")).await.unwrap());
+        store_leaves(&*good, &leaves).await;
+        let replayed = crate::app::replay(good, operator.clone(), None, |_, _| {})
             .await
             .unwrap();
         assert_eq!(replayed.state.digest().digest, expected);
 
         swap_signature(&mut leaves, 57, 56);
-        let bad = open(&tmp.path().join("bad.sqlite")).await.unwrap();
-        store_leaves(&bad, &leaves).await;
-        let err = crate::app::replay(&bad, operator, None, |_, _| {})
+        let bad = Arc::new(open(&tmp.path().join("bad.sqlite")).await.unwrap());
+        store_leaves(&*bad, &leaves).await;
+        let err = crate::app::replay(bad, operator, None, |_, _| {})
             .await
             .err()
             .unwrap()
