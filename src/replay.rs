@@ -13,11 +13,17 @@
 //!   `/v1/state` is for the same size, the two digests are compared (exit 1 if they differ).
 //!
 //! Both print `{"size", "digest", "sections"}` (with `--json`, as one JSON object).
+//!
+//! Both run the server's replay pipeline ([`truce_server::replay`]): chunks of leaves decoded
+//! and batch-verified on every core, then admitted in log order. With `--log`, entry bundles are
+//! fetched by [`IN_FLIGHT`] threads at once, at most [`AHEAD`] bundles ahead of the one being
+//! replayed, and consumed strictly in log order, so that the network is not what replay waits
+//! for and memory stays bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
@@ -25,14 +31,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Url;
 use reqwest::blocking::Client;
 use sha2::{Digest as _, Sha256};
-use truce_engine::{State, StateDigest};
+use truce_engine::StateDigest;
 use truce_log::checkpoint::open_checkpoint;
-use truce_log::leaf::{self, Leaf};
-use truce_log::merkle::Frontier;
 use truce_log::tile::{TileLevel, TileRef};
 use truce_model::agreement::MapResolver;
 use truce_model::dsse::Envelope;
 use truce_model::keys::VerifierKey;
+use truce_server::replay::{CHUNK, Pending, Replayer};
 
 use crate::client::{self, LogKey};
 
@@ -121,10 +126,11 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
         let store = truce_store_sqlite::SqliteStore::open(&dir.store_path())
             .await
             .with_context(|| format!("opening {}", dir.store_path().display()))?;
+        let store = Arc::new(store);
         let bar = progress_bar(0);
         let log_vkey = dir.log_key.verifier();
         let replayed = truce_server::app::replay(
-            &store,
+            store,
             dir.operator_key.verifier(),
             Some((dir.config.origin.as_str(), &log_vkey)),
             |done, total| {
@@ -163,31 +169,32 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
         .context("the log's checkpoint does not verify")?;
     let size = checkpoint.size;
     let bar = progress_bar(size);
-    let mut state = State::new(operator);
-    let mut frontier = Frontier::new();
+    let mut replayer = Replayer::new(operator);
     let mut blobs = BlobCache::default();
     let bundles = size.div_ceil(256);
-    for n in 0..bundles {
-        let width = (size - n * 256).min(256) as u16;
-        let tile = TileRef::new(TileLevel::Entries, n, width)
-            .map_err(|e| anyhow!("entry bundle {n}: {e}"))?;
-        let leaves =
-            client::fetch_entry_bundle(&http, &base, &tile, None).map_err(|e| anyhow!("{e:?}"))?;
-        for bytes in leaves {
-            let index = state.size();
-            frontier
-                .push(leaf::leaf_hash(&bytes))
-                .map_err(|e| anyhow!("entry {index}: {e}"))?;
-            let l = Leaf::decode(&bytes).map_err(|e| anyhow!("entry {index}: {e}"))?;
-            let resolver = blobs.for_envelope(&http, &base, &l.envelope)?;
-            let admitted = state
-                .admit(&l.envelope, l.time_ms, &resolver)
-                .map_err(|r| anyhow!("entry {index} is not admissible: {r}"))?;
-            state.apply(admitted, index, l.time_ms);
+    std::thread::scope(|scope| -> Result<()> {
+        let mut fetched = InOrder::start(scope, &http, &base, size);
+        let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+        // Chunk k is admitted here while chunk k + 1 is prepared on the other threads.
+        let mut pending: Option<Pending> = None;
+        for n in 0..bundles {
+            leaves.extend(fetched.next()?);
+            if leaves.len() < CHUNK && n + 1 < bundles {
+                continue;
+            }
+            let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves));
+            if let Some(ready) = pending.replace(chunk) {
+                admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
+                bar.set_position(replayer.size());
+            }
         }
-        bar.set_position(state.size());
-    }
+        if let Some(ready) = pending {
+            admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
+        }
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    let (state, frontier) = replayer.finish();
     if state.size() != size || frontier.root() != checkpoint.root {
         bail!(
             "the entry bundles (size {}) do not hash to the checkpoint's root (size {size})",
@@ -197,6 +204,116 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
     let digest = state.digest();
     let compared = compare(&http, &base, &digest);
     Ok((digest, Some(compared)))
+}
+
+/// Admits a prepared chunk, in log order, fetching the blobs agreements reference.
+fn admit_chunk(
+    replayer: &mut Replayer,
+    chunk: Pending,
+    blobs: &mut BlobCache,
+    http: &Client,
+    base: &Url,
+) -> Result<()> {
+    for leaf in chunk.wait() {
+        let index = replayer.size();
+        let resolver = match leaf.envelope() {
+            Some(env) => blobs.for_envelope(http, base, env)?,
+            None => MapResolver(BTreeMap::new()),
+        };
+        replayer
+            .admit(leaf, &resolver)
+            .map_err(|e| anyhow!("entry {index}: {}", e.problem))?;
+    }
+    Ok(())
+}
+
+/// Entry bundles in flight at once: enough that the network and the server are not what
+/// replay waits for.
+const IN_FLIGHT: usize = 8;
+
+/// Bundles fetched ahead of the one being consumed, at most (two chunks: fetching goes on while
+/// a chunk is replayed, and memory stays bounded).
+const AHEAD: u64 = 2 * (CHUNK as u64 / 256);
+
+/// One entry bundle's leaves, or why it could not be fetched.
+type Bundle = Result<Vec<Vec<u8>>>;
+
+/// Fetch bundle `n`, and send it there.
+type Job = (u64, mpsc::SyncSender<Bundle>);
+
+/// The entry bundles of a log of `size` entries, fetched by [`IN_FLIGHT`] threads, at most
+/// [`AHEAD`] ahead of the consumer, and handed out in log order.
+struct InOrder {
+    jobs: mpsc::Sender<Job>,
+    pending: VecDeque<mpsc::Receiver<Bundle>>,
+    next_job: u64,
+    bundles: u64,
+    size: u64,
+}
+
+impl InOrder {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        http: &'scope Client,
+        base: &'scope Url,
+        size: u64,
+    ) -> InOrder {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..IN_FLIGHT {
+            let queue = queue.clone();
+            scope.spawn(move || {
+                loop {
+                    // The lock only guards taking the next job; it is never held by a panic.
+                    let job = queue.lock().map(|q| q.recv());
+                    let Ok(Ok((n, reply))) = job else { break };
+                    let _ = reply.send(fetch_bundle(http, base, size, n));
+                }
+            });
+        }
+        let mut fetched = InOrder {
+            jobs,
+            pending: VecDeque::new(),
+            next_job: 0,
+            bundles: size.div_ceil(256),
+            size,
+        };
+        while fetched.next_job < fetched.bundles.min(AHEAD) {
+            fetched.ask();
+        }
+        fetched
+    }
+
+    fn ask(&mut self) {
+        let (reply, answer) = mpsc::sync_channel(1);
+        // The workers outlive `self` (they stop when `jobs` is dropped), so this cannot fail
+        // unless one panicked, and then the answer below says so.
+        let _ = self.jobs.send((self.next_job, reply));
+        self.pending.push_back(answer);
+        self.next_job += 1;
+    }
+
+    /// The next bundle's leaves.
+    fn next(&mut self) -> Bundle {
+        if self.next_job < self.bundles {
+            self.ask();
+        }
+        let answer = self
+            .pending
+            .pop_front()
+            .ok_or_else(|| anyhow!("no entry bundle left to fetch (log size {})", self.size))?;
+        answer
+            .recv()
+            .map_err(|_| anyhow!("an entry bundle fetcher stopped"))?
+    }
+}
+
+/// Entry bundle `n` of a log of `size` entries.
+fn fetch_bundle(http: &Client, base: &Url, size: u64, n: u64) -> Bundle {
+    let width = (size - n * 256).min(256) as u16;
+    let tile =
+        TileRef::new(TileLevel::Entries, n, width).map_err(|e| anyhow!("entry bundle {n}: {e}"))?;
+    client::fetch_entry_bundle(http, base, &tile, None).map_err(|e| anyhow!("{e:?}"))
 }
 
 /// The log key (pinned or published) and the operator key (pinned or published).

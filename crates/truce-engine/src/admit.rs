@@ -5,7 +5,7 @@
 //! submit this kind (403), and then every problem with the payload at once (422). Nothing here
 //! mutates the state; [`crate::State::apply`] does, once the entry is durably logged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
@@ -14,7 +14,7 @@ use truce_model::dsse::Envelope;
 use truce_model::entry::{
     AgreementPayload, ConsentPayload, FieldError, KeyPayload, Kind, Payload, Role,
 };
-use truce_model::keys::VerifierKey;
+use truce_model::keys::{self, VerifierKey};
 
 use crate::State;
 use crate::agreements::ProposedVersion;
@@ -128,6 +128,48 @@ impl Prepared {
     }
 }
 
+/// The keys a state knew at some point, by keyid ([`State::keyring`]): a snapshot to verify
+/// signatures with, away from the state. Verifying with an old snapshot is always safe: a
+/// signature it verified is skipped by admission only if its keyid still names the very same key
+/// ([`State::admit_prepared`]), and any other is verified there.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring(BTreeMap<String, VerifierKey>);
+
+impl Keyring {
+    /// [`Prepared::preverify`] for many envelopes at once, with one batch verification
+    /// ([`truce_model::keys::verify_batch`]) of all their signatures by keys of this keyring:
+    /// what replay runs on each thread's share of a chunk. As with `preverify`, a signature that
+    /// fails is only left unverified, for admission to verify strictly and refuse.
+    pub fn preverify_batch<'p>(&self, batch: impl IntoIterator<Item = &'p mut Prepared>) {
+        let mut batch: Vec<&mut Prepared> = batch.into_iter().collect();
+        let messages: Vec<Vec<u8>> = batch.iter().map(|p| p.envelope.pae()).collect();
+        // (envelope, signature) pairs whose keyid this keyring knows, with that key.
+        let mut known: Vec<(usize, usize, &VerifierKey)> = Vec::new();
+        for (i, p) in batch.iter().enumerate() {
+            for (j, sig) in p.envelope.signatures().iter().enumerate() {
+                if let Some(vkey) = self.0.get(&sig.keyid) {
+                    known.push((i, j, vkey));
+                }
+            }
+        }
+        let items: Vec<(&[u8], &[u8], &VerifierKey)> = known
+            .iter()
+            .map(|&(i, j, vkey)| {
+                let sig = &batch[i].envelope.signatures()[j].sig;
+                (messages[i].as_slice(), sig.as_slice(), vkey)
+            })
+            .collect();
+        let verdicts = keys::verify_batch(&items);
+        drop(items);
+        for ((i, j, vkey), ok) in known.into_iter().zip(verdicts) {
+            if ok {
+                let keyid = batch[i].envelope.signatures()[j].keyid.clone();
+                batch[i].verified.push((keyid, vkey.clone()));
+            }
+        }
+    }
+}
+
 impl State {
     /// Decides whether `env`, to be logged at log time `time_ms`, may be logged. `resolver`
     /// supplies the files an agreement document references (the server reads them from its blob
@@ -152,6 +194,17 @@ impl State {
                     .map(|k| (sig.keyid.clone(), k.vkey.clone()))
             })
             .collect()
+    }
+
+    /// The keys this state knows, to verify signatures away from it ([`Keyring::preverify_batch`]),
+    /// e.g. on other threads while the state moves on.
+    pub fn keyring(&self) -> Keyring {
+        Keyring(
+            self.keys
+                .iter()
+                .map(|(id, k)| (id.clone(), k.vkey.clone()))
+                .collect(),
+        )
     }
 
     /// [`State::admit`] for a prepared envelope.

@@ -24,7 +24,7 @@ mod observations;
 mod refusal;
 mod rulings;
 
-pub use admit::{Admitted, Effect, Prepared};
+pub use admit::{Admitted, Effect, Keyring, Prepared};
 pub use agreements::{AgreementRecord, AgreementStatus, ProposedVersion, VersionRecord, rfc3339};
 pub use digest::StateDigest;
 pub use incidents::{

@@ -22,12 +22,15 @@
 //! in exactly one form (lowercase keyid, the key's own type byte). Signatures are checked with
 //! `verify_strict`, which refuses the malleable and small-order edge cases that plain RFC 8032
 //! verification lets through: an entry either verifies the same way everywhere or not at all.
+//! [`verify_batch`] checks many signatures at once (replay) and accepts exactly what
+//! `verify_strict` accepts; its documentation says how.
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, Signer as _};
 use sha2::{Digest as _, Sha256};
 
@@ -239,6 +242,10 @@ pub struct VerifyingKey<A: Algorithm> {
     name: String,
     id: u32,
     key: ed25519_dalek::VerifyingKey,
+    /// Whether the point lies in the prime-order subgroup (no torsion component), which
+    /// [`verify_batch`] needs to be as strict as `verify_strict`. A function of `key`, computed
+    /// once (one scalar multiplication) when the key is built.
+    torsion_free: bool,
     alg: PhantomData<A>,
 }
 
@@ -263,6 +270,7 @@ impl<A: Algorithm> VerifyingKey<A> {
         Ok(VerifyingKey {
             name: name.to_string(),
             id: key_id(name, A::TYPE, &public_key),
+            torsion_free: key.to_edwards().is_torsion_free(),
             key,
             alg: PhantomData,
         })
@@ -312,6 +320,129 @@ impl<A: Algorithm> fmt::Display for VerifyingKey<A> {
             encode_material(A::TYPE, &self.key.to_bytes())
         )
     }
+}
+
+/// Verifies many signatures at once: item `i` of the result says whether `items[i]` — a
+/// message, a signature (64 bytes, `R ‖ s`) and a key — verifies. When they all do, this costs
+/// about a third of verifying them one by one (`ed25519_dalek::verify_batch`; rates in
+/// bench/RESULTS.md). An empty batch gives an empty result.
+///
+/// # How strict it is, precisely
+///
+/// For a key `A`, a message `M` and a signature `(R, s)`, with `k = SHA-512(R ‖ A ‖ M) mod ℓ`,
+/// ed25519-dalek 3's `verify_strict` ([`VerifyingKey::verify`]) accepts if and only if
+/// 1. `s` is canonical (`s < ℓ`),
+/// 2. `R` decodes to a curve point, and `compress([s]B − [k]A)` equals `R`'s 32 bytes: the
+///    cofactorless equation `R = [s]B − [k]A` holds exactly, and `R` is the *canonical*
+///    encoding of its point (compression only writes canonical encodings),
+/// 3. neither `R` nor `A` is of small order.
+///
+/// `ed25519_dalek::verify_batch` checks (1) and that every `R` decodes, then one randomised
+/// equation `Σ zᵢ·Dᵢ = 0` with `Dᵢ = Rᵢ + [kᵢ]Aᵢ − [sᵢ]B` and 128-bit `zᵢ` derived from all the
+/// inputs. Where that could accept what `verify_strict` refuses, the signature is verified
+/// alone with `verify_strict` instead of joining the batch:
+/// - the batch decodes non-canonical encodings of `R` (y ≥ p, or x = 0 with the sign bit set),
+///   which (2) refuses: `R` must re-compress to its own bytes;
+/// - it does not check (3): `R` must not be of small order, and `A` must not be weak (keys are
+///   already refused at [`VerifyingKey::from_public_key`] if they are; checked again here);
+/// - an `A` with a torsion component (not of small order, so accepted as a key, but outside
+///   the prime-order subgroup) makes an honest signature's `Dᵢ = [kᵢ]T`, which `verify_strict`
+///   refuses unless it is zero and the batch misses whenever `zᵢ·Dᵢ` vanishes: such keys never
+///   join the batch (whether a key is torsion-free is computed once, when it is built).
+///
+/// **The one remaining difference**: a signature whose `R` has a torsion component `T`
+/// (`R = R' + T`, `R'` in the prime-order subgroup, `T ≠ 0` of order 2, 4 or 8) and satisfies
+/// `R' = [s]B − [k]A` is refused by `verify_strict` but passes the batch equation when `zᵢ·T`
+/// vanishes: with probability 1/2, 1/4 or 1/8 (for `T` of order 2, 4 or 8) over the batches it
+/// may land in (the `zᵢ` are derived from the batch's contents, so a given batch always decides
+/// the same way, but the same signature may pass in one batch and fail in another). No RFC 8032 signer makes
+/// such an `R`: only the key's holder can, on purpose. Excluding it would take a torsion check
+/// of every `R` (a full scalar multiplication, as costly as `verify_strict` itself:
+/// `examples/sig_rates.rs` measures it), which would cancel the gain. Callers whose verdicts
+/// must be reproducible across implementations for logs they did not write themselves use
+/// [`VerifyingKey::verify`]; replay uses this on logs whose every signature a server verified
+/// strictly when it logged them (see `truce_server::replay`).
+///
+/// A signature of the wrong length is refused, as by `verify`. When the batch equation fails,
+/// every signature in it is verified alone with `verify_strict`, to find exactly which fail (a
+/// replay that meets a bad signature stops there, so the slow path is taken once).
+pub fn verify_batch<A: Algorithm>(items: &[(&[u8], &[u8], &VerifyingKey<A>)]) -> Vec<bool> {
+    let mut verdicts = vec![false; items.len()];
+    let mut batched = Vec::with_capacity(items.len());
+    let mut messages = Vec::with_capacity(items.len());
+    let mut signatures = Vec::with_capacity(items.len());
+    let mut keys = Vec::with_capacity(items.len());
+    for (i, &(msg, sig, key)) in items.iter().enumerate() {
+        let Ok(sig) = Signature::from_slice(sig) else {
+            continue;
+        };
+        if batchable(&sig, key) {
+            batched.push(i);
+            messages.push(msg);
+            signatures.push(sig);
+            keys.push(key.key);
+        } else {
+            verdicts[i] = key.key.verify_strict(msg, &sig).is_ok();
+        }
+    }
+    if batched.is_empty() {
+        return verdicts;
+    }
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        for i in batched {
+            verdicts[i] = true;
+        }
+    } else {
+        for (j, i) in batched.into_iter().enumerate() {
+            verdicts[i] = keys[j].verify_strict(messages[j], &signatures[j]).is_ok();
+        }
+    }
+    verdicts
+}
+
+/// Whether `sig` under `key` may join the batch (see [`verify_batch`]): `s` canonical (or the
+/// whole batch would fail), `A` neither weak nor with a torsion component, `R` canonically
+/// encoded and not of small order.
+///
+/// `R` is checked on its bytes, without decoding the point (which costs a field exponentiation,
+/// and the batch decodes it anyway): its y-coordinate must be below p, and must not be the y of
+/// a point of small order. That is exactly "canonical and not of small order": an encoding is
+/// non-canonical when y ≥ p, or when x = 0 and the sign bit is set, and x = 0 only for y = ±1,
+/// the identity and the point of order 2; and y determines a point up to negation, which keeps
+/// the order. An `R` that does not decode at all fails the batch, and then `verify_strict`.
+fn batchable<A: Algorithm>(sig: &Signature, key: &VerifyingKey<A>) -> bool {
+    if !key.torsion_free || key.key.is_weak() {
+        return false;
+    }
+    if Scalar::from_canonical_bytes(*sig.s_bytes())
+        .is_none()
+        .into()
+    {
+        return false;
+    }
+    let mut y = *sig.r_bytes();
+    y[31] &= 0x7f;
+    let at_least_p = y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff) && y[0] >= 0xed;
+    !at_least_p && !small_order_ys().contains(&y)
+}
+
+/// The y-coordinates (32 bytes, little-endian, sign bit clear) of the eight points of small
+/// order: 0, 1, p − 1 and the two of the order-8 points (their negations share them).
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| {
+                let mut y = p.compress().to_bytes();
+                y[31] &= 0x7f;
+                y
+            })
+            .collect();
+        ys.sort_unstable();
+        ys.dedup();
+        ys
+    })
 }
 
 /// `Debug`, `FromStr` and serde (as the key text) for a public key type with `Display` and
@@ -429,6 +560,8 @@ impl<A: Algorithm> SigningKey<A> {
             name: self.name.clone(),
             id: self.id,
             key: self.key.verifying_key(),
+            // [a]B for the prime-order basepoint B.
+            torsion_free: true,
             alg: PhantomData,
         }
     }
@@ -458,6 +591,8 @@ impl<A: Algorithm> fmt::Debug for SigningKey<A> {
 
 #[cfg(test)]
 mod tests {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
     use super::*;
 
     // Computed independently with Python's `cryptography` package:
@@ -573,6 +708,230 @@ mod tests {
         let id = key_id("weak", ALG_ED25519, &identity);
         let vkey = format!("weak+{id:08x}+{}", encode_material(ALG_ED25519, &identity));
         assert_eq!(VerifierKey::parse(&vkey), Err(KeyError::InvalidPublicKey));
+    }
+
+    /// The secret scalar `a` of a key (A = [a]B), to craft edge-case signatures by hand.
+    fn secret_scalar(seed: [u8; 32]) -> Scalar {
+        let h = sha2::Sha512::digest(seed);
+        let mut a: [u8; 32] = h[..32].try_into().unwrap();
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        Scalar::from_bytes_mod_order(a)
+    }
+
+    /// `k = SHA-512(R ‖ A ‖ M) mod ℓ`.
+    fn challenge(r: &[u8; 32], a: &[u8; 32], msg: &[u8]) -> Scalar {
+        let mut h = sha2::Sha512::new();
+        h.update(r);
+        h.update(a);
+        h.update(msg);
+        Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+    }
+
+    fn batch_of<'a>(
+        msgs: &'a [Vec<u8>],
+        sigs: &'a [Vec<u8>],
+        keys: &'a [VerifierKey],
+    ) -> Vec<(&'a [u8], &'a [u8], &'a VerifierKey)> {
+        msgs.iter()
+            .zip(sigs)
+            .enumerate()
+            .map(|(i, (m, s))| (m.as_slice(), s.as_slice(), &keys[i % keys.len()]))
+            .collect()
+    }
+
+    #[test]
+    fn batch_accepts_good_signatures_and_finds_the_bad_ones() {
+        let signers: Vec<PrivateKey> = (0..3)
+            .map(|i| PrivateKey::generate(&format!("m{i}")).unwrap())
+            .collect();
+        let keys: Vec<VerifierKey> = signers.iter().map(PrivateKey::verifier).collect();
+        let msgs: Vec<Vec<u8>> = (0..40).map(|i| format!("entry {i}").into_bytes()).collect();
+        let mut sigs: Vec<Vec<u8>> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| signers[i % 3].sign(m).to_vec())
+            .collect();
+        assert!(
+            verify_batch(&batch_of(&msgs, &sigs, &keys))
+                .iter()
+                .all(|&ok| ok)
+        );
+
+        sigs[7][10] ^= 1; // R altered
+        sigs[21][40] ^= 1; // s altered
+        sigs[30].pop(); // 63 bytes
+        sigs[33] = signers[1].sign(b"another message").to_vec(); // signed by another key
+        let verdicts = verify_batch(&batch_of(&msgs, &sigs, &keys));
+        let bad: Vec<usize> = (0..40).filter(|&i| !verdicts[i]).collect();
+        assert_eq!(bad, [7, 21, 30, 33]);
+        for (i, &(m, s, k)) in batch_of(&msgs, &sigs, &keys).iter().enumerate() {
+            assert_eq!(verdicts[i], k.verify(m, s).is_ok(), "item {i}");
+        }
+    }
+
+    /// The byte check of `R` in `batchable` agrees with decoding: over every small y (where
+    /// non-canonical encodings exist), the small-order ones, and random ones, with both signs.
+    #[test]
+    fn r_byte_check_agrees_with_decoding() {
+        assert_eq!(small_order_ys().len(), 5);
+        let key = PrivateKey::from_seed("m", [5u8; 32]).unwrap().verifier();
+        let mut candidates: Vec<[u8; 32]> = small_order_ys().to_vec();
+        for low in 0u8..=255 {
+            let mut y = [0u8; 32];
+            y[0] = low;
+            candidates.push(y);
+            let mut high = [0xffu8; 32];
+            high[31] = 0x7f;
+            high[0] = low;
+            candidates.push(high);
+        }
+        for i in 0..200u8 {
+            candidates.push(sha2::Sha256::digest([i]).into());
+        }
+        for mut r in candidates {
+            for sign in [0, 0x80] {
+                r[31] = (r[31] & 0x7f) | sign;
+                let by_decoding = CompressedEdwardsY(r)
+                    .decompress()
+                    .is_some_and(|p| p.compress().to_bytes() == r && !p.is_small_order());
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&r);
+                let by_bytes = batchable(&Signature::from_bytes(&sig), &key);
+                // Bytes that do not decode may join the batch (which then fails); all else
+                // must agree.
+                let decodes = CompressedEdwardsY(r).decompress().is_some();
+                assert!(by_bytes == by_decoding || !decodes, "{}", hex::encode(r));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_batch() {
+        assert!(verify_batch::<Ed25519>(&[]).is_empty());
+    }
+
+    /// The identity as a public key: `from_public_key` refuses it, but a key built around it
+    /// (as a future constructor might) must still not pass the batch, whose equation it would
+    /// satisfy with `R` = identity and `s` = 0.
+    #[test]
+    fn batch_refuses_weak_keys() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerifierKey {
+            name: "weak".into(),
+            id: key_id("weak", ALG_ED25519, &identity),
+            key: ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap(),
+            torsion_free: true,
+            alg: PhantomData,
+        };
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&identity);
+        let items = [(b"msg".as_slice(), sig.as_slice(), &weak)];
+        assert!(!batchable(&Signature::from_bytes(&sig), &weak));
+        assert_eq!(verify_batch(&items), [false]);
+        // The batch equation alone would have taken it.
+        assert!(
+            ed25519_dalek::verify_batch(
+                &[b"msg".as_slice()],
+                &[Signature::from_bytes(&sig)],
+                &[weak.key]
+            )
+            .is_ok()
+        );
+    }
+
+    /// `R` of small order (the identity) with `s = k·a`: the batch equation holds, and
+    /// `verify_strict` refuses; so must `verify_batch`.
+    #[test]
+    fn batch_refuses_small_order_r() {
+        let seed = [7u8; 32];
+        let key = PrivateKey::from_seed("m", seed).unwrap().verifier();
+        let mut r = [0u8; 32];
+        r[0] = 1;
+        let msg = b"small order R";
+        let s = challenge(&r, &key.public_key(), msg) * secret_scalar(seed);
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        sig[32..].copy_from_slice(s.as_bytes());
+        let raw = Signature::from_bytes(&sig);
+        assert!(ed25519_dalek::verify_batch(&[msg.as_slice()], &[raw], &[key.key]).is_ok());
+        assert!(key.verify(msg, &sig).is_err());
+        assert_eq!(
+            verify_batch(&[(msg.as_slice(), sig.as_slice(), &key)]),
+            [false]
+        );
+    }
+
+    /// A non-canonical encoding of `R` (y + p instead of y) never joins the batch.
+    #[test]
+    fn batch_refuses_non_canonical_r() {
+        let key = PrivateKey::from_seed("m", [3u8; 32]).unwrap().verifier();
+        // p = 2^255 - 19; y + p fits in 255 bits for y < 19. Find such a y on the curve.
+        let (y, _) = (2u8..19)
+            .find_map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                CompressedEdwardsY(b).decompress().map(|p| (y, p))
+            })
+            .expect("a point with a small y");
+        let mut r = [0xffu8; 32];
+        r[31] = 0x7f;
+        r[0] = 0xed + y; // (2^255 - 19) + y, little-endian
+        assert!(CompressedEdwardsY(r).decompress().is_some());
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        assert!(!batchable(&Signature::from_bytes(&sig), &key));
+        assert_eq!(
+            verify_batch(&[(b"m".as_slice(), sig.as_slice(), &key)]),
+            [false]
+        );
+    }
+
+    /// A key with a torsion component is accepted as a key but never joins the batch; and the
+    /// one documented difference, an `R` with a torsion component, shown at work.
+    #[test]
+    fn torsion_components() {
+        let seed = [9u8; 32];
+        let honest = PrivateKey::from_seed("m", seed).unwrap().verifier();
+        // The point of order 2, (0, -1).
+        let t = {
+            let mut b = [0xffu8; 32];
+            b[0] = 0xec;
+            b[31] = 0x7f;
+            CompressedEdwardsY(b).decompress().unwrap()
+        };
+        assert!(t.is_small_order() && !curve25519_dalek::traits::IsIdentity::is_identity(&t));
+        let mixed = (honest.key.to_edwards() + t).compress().to_bytes();
+        let mixed = VerifierKey::from_public_key("m", mixed).unwrap();
+        assert!(!mixed.torsion_free && honest.torsion_free);
+        let sig = [1u8; 64];
+        assert!(!batchable(&Signature::from_bytes(&sig), &mixed));
+
+        // R = [r]B + T, s = r + k·a: verify_strict refuses every such signature; the batch
+        // equation sees [z]T, which vanishes for even z, about one batch in two.
+        let a = secret_scalar(seed);
+        let mut batch_took = 0;
+        for i in 0..16u8 {
+            let r_scalar = Scalar::from_bytes_mod_order([i + 1; 32]);
+            let r = (curve25519_dalek::constants::ED25519_BASEPOINT_POINT * r_scalar + t)
+                .compress()
+                .to_bytes();
+            let msg = [i; 8];
+            let s = r_scalar + challenge(&r, &honest.public_key(), &msg) * a;
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice(s.as_bytes());
+            assert!(honest.verify(&msg, &sig).is_err());
+            if verify_batch(&[(msg.as_slice(), sig.as_slice(), &honest)]) == [true] {
+                batch_took += 1;
+            }
+        }
+        assert!(
+            (1..16).contains(&batch_took),
+            "{batch_took} of 16 passed the batch"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! `admit` → `apply` path the live server uses. That doubles as an integrity check: a leaf whose
 //! stored hash does not match its bytes, a leaf that is not canonical, or an entry the engine
 //! would not admit again means the store was altered, and the server refuses to start, naming the
-//! entry.
+//! entry. The entries are read in pages and run through [`crate::replay`]'s pipeline (parallel
+//! decoding and batch signature verification, then admission in log order), which gives the
+//! same verdicts as admitting them one by one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +14,6 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use truce_engine::State;
 use truce_log::checkpoint::open_checkpoint;
-use truce_log::leaf::{self, Leaf};
 use truce_log::merkle::{self, Frontier};
 use truce_model::keys::VerifierKey;
 use truce_store::Store;
@@ -21,6 +22,7 @@ use crate::blobs::BlobResolver;
 use crate::datadir::DataDir;
 use crate::intake::{Intake, Submission};
 use crate::ledger::{Ledger, Published};
+use crate::replay::{CHUNK, Pending, Replayer};
 use crate::sequencer::{self, Sequencer};
 use crate::shared::{Recovering, SharedState, StateLost};
 use crate::tiles::TileCache;
@@ -91,85 +93,90 @@ pub struct Replayed {
 /// Recomputes the state and the tree from every entry in `store`, checking on the way that
 /// every stored leaf hash, every stored tree hash and the latest checkpoint agree with the
 /// entries. Calls `progress(done, total)` after each page.
+///
+/// Pages of [`crate::replay::CHUNK`] entries run through the [`crate::replay`] pipeline, three
+/// at a time: while page k is admitted on this thread, page k + 1 is prepared on the others and
+/// a task reads page k + 2 and its stored tree hashes from the store. This blocks the calling
+/// thread while it admits (start-up and `truce replay` have nothing else to do meanwhile).
 pub async fn replay(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     operator: VerifierKey,
     checkpoint_key: Option<(&str, &VerifierKey)>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
-    let mut state = State::new(operator);
+    let mut replayer = Replayer::new(operator);
     let mut seen = crate::seen::SeenIds::default();
-    let mut frontier = Frontier::new();
     let cache = crate::ledger::HashCache::default();
-    let mut last_time = 0;
-    while state.size() < total {
-        let page = store
-            .entries(state.size(), 10_000)
+    let (pages, mut read) = mpsc::channel(1);
+    let reader = tokio::spawn(read_pages(store.clone(), total, pages));
+    // Stops the reader however this returns.
+    let _reader = AbortOnDrop(reader);
+    // A page that could not be read is reported when its turn comes, after the pages before it.
+    let mut next = read
+        .recv()
+        .await
+        .map(|page| page.map(|p| prepare_page(p, &replayer)));
+    while let Some(current) = next.take() {
+        let (page, pending) = current?;
+        next = read
+            .recv()
             .await
-            .map_err(ReplayError::Store)?;
-        if page.is_empty() {
-            return Err(ReplayError::Entry {
-                index: state.size(),
-                problem: "missing from the store".into(),
-            });
-        }
-        let hashes_from = merkle::stored_hash_count(state.size());
-        let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(page.len() * 2);
-        for e in page {
+            .map(|page| page.map(|p| prepare_page(p, &replayer)));
+        let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(page.hashes.len());
+        for (e, leaf) in page.entries.iter().zip(pending.wait()) {
             let fail = |problem: String| ReplayError::Entry {
                 index: e.index,
                 problem,
             };
-            if e.index != state.size() {
-                return Err(fail(format!("expected index {}", state.size())));
+            if e.index != replayer.size() {
+                return Err(fail(format!("expected index {}", replayer.size())));
             }
-            if leaf::leaf_hash(&e.leaf) != e.leaf_hash {
+            if leaf.leaf_hash != e.leaf_hash {
                 return Err(fail("the stored leaf hash does not match the leaf".into()));
             }
-            let l = Leaf::decode(&e.leaf).map_err(|err| fail(err.to_string()))?;
-            if l.time_ms != e.time_ms || l.time_ms < last_time {
+            if leaf.time_ms().is_some_and(|t| t != e.time_ms) {
                 return Err(fail("log time out of order or mismatched".into()));
             }
-            last_time = l.time_ms;
-            let resolver = BlobResolver::for_envelope(store, &l.envelope)
-                .await
-                .map_err(ReplayError::Store)?;
-            let admitted = state
-                .admit(&l.envelope, l.time_ms, &resolver)
-                .map_err(|r| fail(format!("no longer admissible: {r}")))?;
-            if admitted.id != e.entry_id {
+            let resolver = match leaf.envelope() {
+                Some(env) => BlobResolver::for_envelope(&*store, env)
+                    .await
+                    .map_err(ReplayError::Store)?,
+                None => BlobResolver::default(),
+            };
+            let applied = replayer
+                .admit(leaf, &resolver)
+                .map_err(|err| fail(err.problem))?;
+            if applied.id != e.entry_id {
                 return Err(fail(
                     "the stored entry id differs from the payload's".into(),
                 ));
             }
-            state.apply(admitted, e.index, l.time_ms);
             seen.insert(&e.entry_id);
-            let pushed = frontier
-                .push(e.leaf_hash)
-                .map_err(|err| fail(err.to_string()))?;
-            recomputed.extend(pushed.into_iter().map(|(_, h)| h));
+            recomputed.extend(applied.pushed.into_iter().map(|(_, h)| h));
         }
         // The stored tree hashes for this page must be exactly the recomputed ones.
-        let mut at = hashes_from;
-        for chunk in recomputed.chunks(10_000) {
-            let stored = store
-                .hashes(at, chunk.len() as u32)
-                .await
-                .map_err(ReplayError::Store)?;
-            if let Some(i) = (0..chunk.len()).find(|&i| stored.get(i) != Some(&chunk[i])) {
-                return Err(ReplayError::Tree(format!(
-                    "stored tree hash {} is {} (recomputed from the entries: {})",
-                    at + i as u64,
-                    stored.get(i).map_or("missing".to_string(), hex::encode),
-                    hex::encode(chunk[i])
-                )));
-            }
-            at += chunk.len() as u64;
+        if let Some(i) = (0..recomputed.len()).find(|&i| page.hashes.get(i) != Some(&recomputed[i]))
+        {
+            return Err(ReplayError::Tree(format!(
+                "stored tree hash {} is {} (recomputed from the entries: {})",
+                page.hashes_from + i as u64,
+                page.hashes
+                    .get(i)
+                    .map_or("missing".to_string(), hex::encode),
+                hex::encode(recomputed[i])
+            )));
         }
-        cache.extend(hashes_from, &recomputed);
-        progress(state.size(), total);
+        cache.extend(page.hashes_from, &recomputed);
+        progress(replayer.size(), total);
     }
+    if replayer.size() != total {
+        return Err(ReplayError::Entry {
+            index: replayer.size(),
+            problem: "missing from the store".into(),
+        });
+    }
+    let (state, frontier) = replayer.finish();
     let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
     if hash_count != merkle::stored_hash_count(total) {
         return Err(ReplayError::Tree(format!(
@@ -207,13 +214,94 @@ pub async fn replay(
     })
 }
 
+/// A page of entries read from the store, with the stored tree hashes its leaves must yield.
+struct Page {
+    entries: Vec<truce_store::StoredEntry>,
+    /// The stored position of `hashes[0]`.
+    hashes_from: u64,
+    /// The stored tree hashes from `hashes_from` up to those of the page's last leaf (fewer if
+    /// the store has fewer).
+    hashes: Vec<[u8; 32]>,
+}
+
+/// Reads the `total` entries page by page, each with its stored tree hashes, and sends them
+/// (or the first failure) to `pages`, which holds one page beyond the one being prepared.
+async fn read_pages(
+    store: Arc<dyn Store>,
+    total: u64,
+    pages: mpsc::Sender<Result<Page, ReplayError>>,
+) {
+    let mut start = 0;
+    while start < total {
+        let page = read_page(&*store, start).await;
+        let next = page
+            .as_ref()
+            .map_or(total, |p| start + p.entries.len() as u64);
+        if pages.send(page).await.is_err() {
+            return;
+        }
+        start = next;
+    }
+}
+
+async fn read_page(store: &dyn Store, start: u64) -> Result<Page, ReplayError> {
+    let entries = store
+        .entries(start, CHUNK as u32)
+        .await
+        .map_err(ReplayError::Store)?;
+    if entries.is_empty() {
+        return Err(ReplayError::Entry {
+            index: start,
+            problem: "missing from the store".into(),
+        });
+    }
+    let hashes_from = merkle::stored_hash_count(start);
+    let hashes_to = merkle::stored_hash_count(start + entries.len() as u64);
+    let mut hashes = Vec::with_capacity((hashes_to - hashes_from) as usize);
+    while (hashes.len() as u64) < hashes_to - hashes_from {
+        let at = hashes_from + hashes.len() as u64;
+        let want = (hashes_to - at).min(10_000) as u32;
+        let got = store.hashes(at, want).await.map_err(ReplayError::Store)?;
+        let short = got.len() < want as usize;
+        hashes.extend(got);
+        if short {
+            break;
+        }
+    }
+    Ok(Page {
+        entries,
+        hashes_from,
+        hashes,
+    })
+}
+
+/// Hands a page's leaves to the pipeline to prepare in the background.
+fn prepare_page(mut page: Page, replayer: &Replayer) -> (Page, Pending) {
+    let leaves = page
+        .entries
+        .iter_mut()
+        .map(|e| std::mem::take(&mut e.leaf))
+        .collect();
+    let pending = replayer.prepare_in_background(leaves);
+    (page, pending)
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl AppState {
     /// Rebuilds the state from `store` and starts the sequencer task.
     pub async fn start(store: Arc<dyn Store>, dir: &DataDir) -> Result<AppState, ReplayError> {
         let operator = dir.operator_key.verifier();
         let log_vkey = dir.log_key.verifier();
         let replayed = replay(
-            &*store,
+            store.clone(),
             operator.clone(),
             Some((&dir.config.origin, &log_vkey)),
             |done, total| tracing::info!(done, total, "replaying the log"),

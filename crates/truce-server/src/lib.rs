@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod limits;
 pub mod problem;
 pub mod query;
+pub mod replay;
 pub mod routes;
 pub mod seen;
 pub mod sequencer;

@@ -210,11 +210,12 @@ impl Incident {
 
     /// Folds `other` (a component that just joined this one) into `self`.
     fn absorb(&mut self, other: Incident, other_root: u32, points: &link::Components) {
-        self.members.extend(other.members);
-        self.members.sort_unstable();
-        self.absorbed.extend(other.absorbed);
-        self.absorbed.push(other_root);
-        self.absorbed.sort_unstable();
+        // Both lists are sorted: merging them is linear (and constant when a new member, always
+        // the highest position, joins), where sorting the concatenation made every merge
+        // O(n log n) in the size of the incident, and replay of a large log quadratic.
+        merge_sorted(&mut self.members, other.members);
+        merge_sorted(&mut self.absorbed, other.absorbed);
+        merge_sorted(&mut self.absorbed, vec![other_root]);
         self.from_ms = self.from_ms.min(other.from_ms);
         self.to_ms = self.to_ms.max(other.to_ms);
         let key = |pos: u32| (points.point(pos).radius_m, pos);
@@ -253,7 +254,9 @@ impl Incident {
         let root = position;
         self.absorb(solo, root, points);
         // A new member that joined an incident was never an incident of its own.
-        self.absorbed.retain(|&a| a != root);
+        if let Ok(i) = self.absorbed.binary_search(&root) {
+            self.absorbed.remove(i);
+        }
     }
 
     /// The incident's count: the largest per-affiliation sum of `count` (DESIGN §6).
@@ -311,6 +314,46 @@ impl Incident {
             IncidentStatus::Reported
         }
     }
+}
+
+/// Merges the ascending list `other` into the ascending list `into` (keeping duplicates, as
+/// sorting the concatenation would).
+///
+/// Cheap in the common cases of the incident linker: a new member (always the highest position)
+/// is appended; a few members are inserted into a long list, near its end, where recent
+/// positions go (the longer list is kept, the shorter one inserted into it). Otherwise linear.
+fn merge_sorted(into: &mut Vec<u32>, mut other: Vec<u32>) {
+    if other.len() > into.len() {
+        std::mem::swap(into, &mut other);
+    }
+    let Some(&first) = other.first() else {
+        return;
+    };
+    if into.last().is_none_or(|&l| l <= first) {
+        into.extend(other);
+        return;
+    }
+    if other.len() <= 16 {
+        for x in other {
+            let at = into.partition_point(|&y| y <= x);
+            into.insert(at, x);
+        }
+        return;
+    }
+    let mut merged = Vec::with_capacity(into.len() + other.len());
+    let (mut a, mut b) = (into.iter().peekable(), other.iter().peekable());
+    while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+        if x <= y {
+            merged.push(x);
+            a.next();
+        } else {
+            merged.push(y);
+            b.next();
+        }
+    }
+    merged.extend(a);
+    merged.extend(b);
+    *into = merged;
 }
 
 /// Every incident, by root position.

@@ -145,3 +145,19 @@ fn merge_order_of_decisions_is_by_log_index() {
     assert_eq!(order, vec![12, 30]);
     assert_eq!(merged.status(2, belligerent), IncidentStatus::Rejected);
 }
+
+proptest::proptest! {
+    /// Merging two ascending lists gives what sorting their concatenation gave.
+    #[test]
+    fn merge_sorted_is_sorting_the_concatenation(
+        mut a in proptest::collection::vec(0u32..100, 0..40),
+        mut b in proptest::collection::vec(0u32..100, 0..40),
+    ) {
+        a.sort_unstable();
+        b.sort_unstable();
+        let mut expected = [a.clone(), b.clone()].concat();
+        expected.sort_unstable();
+        super::merge_sorted(&mut a, b);
+        proptest::prop_assert_eq!(a, expected);
+    }
+}
