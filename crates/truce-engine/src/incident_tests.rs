@@ -325,7 +325,7 @@ mod sectors_and_late_reports {
                 "distance_km": [near, near + 1.5]});
         } else {
             o["event"]["location"] =
-                serde_json::json!({"lat": lat, "lon": lon, "radius_m": size % 3_000});
+                serde_json::json!({"lat": lat, "lon": lon, "radius_m": 1 + size % 3_000});
         }
         o
     }
