@@ -9,6 +9,8 @@
 # phase (latency of GET /v1/observations by selectivity; `--query-rounds 0` skips it).
 # `--client reqwest` uses a pooled reqwest client instead of one hyper connection per client.
 # The figures of issue 4: bench/ingest.sh 1000000 256 observation (bench/RESULTS.md).
+# KEEP_DATA=DIR keeps the data directory (moved to DIR, which must not exist, once the server has
+# stopped), e.g. to time `truce replay --data DIR` or a restart on it (issue 9).
 # Set RUSTFLAGS="-C target-cpu=native" (and CARGO_TARGET_DIR=target/native) before it to
 # measure the native build.
 set -euo pipefail
@@ -23,7 +25,7 @@ work=$(mktemp -d)
 pid=
 # SERVER_LOG=FILE keeps the server's log (with RUST_LOG=truce_server::sequencer=debug,info it
 # has one line per committed batch: entries, admit_us, store_us, publish_us).
-trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; if [ -n "${SERVER_LOG:-}" ]; then sed "s/\x1b\[[0-9;]*m//g" "$work/err" > "$SERVER_LOG"; fi; rm -rf "$work"' EXIT
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; if [ -n "${KEEP_DATA:-}" ]; then mv "$work/data" "$KEEP_DATA" && echo "data directory kept in $KEEP_DATA"; fi; if [ -n "${SERVER_LOG:-}" ]; then sed "s/\x1b\[[0-9;]*m//g" "$work/err" > "$SERVER_LOG"; fi; rm -rf "$work"' EXIT
 "$bin"/truce init "$work/data" --origin bench.truce.localhost/log >/dev/null
 # Per-key rate limits out of the way (monitor keys are limited, the operator key is not), and
 # ticks too (one a day: none during the run).

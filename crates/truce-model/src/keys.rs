@@ -22,8 +22,9 @@
 //! in exactly one form (lowercase keyid, the key's own type byte). Signatures are checked with
 //! `verify_strict`, which refuses the malleable and small-order edge cases that plain RFC 8032
 //! verification lets through: an entry either verifies the same way everywhere or not at all.
-//! [`verify_batch`] checks many signatures at once (replay) and accepts exactly what
-//! `verify_strict` accepts; its documentation says how.
+//! [`verify_batch`] checks many signatures at once (replay) and accepts what `verify_strict`
+//! accepts, but for one case that only a key's holder can craft; its documentation says how,
+//! and why that case is left open.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -99,7 +99,8 @@ impl Replayer {
         Replayer::with_threads(operator, threads)
     }
 
-    /// Replay on `threads` threads (1: no thread is started).
+    /// Replay with `threads` threads preparing each chunk (with 1, [`Replayer::prepare`] starts
+    /// no thread; [`Replayer::prepare_in_background`] always starts one).
     pub fn with_threads(operator: VerifierKey, threads: usize) -> Replayer {
         Replayer {
             state: State::new(operator),
