@@ -19,7 +19,6 @@ use truce_model::keys::VerifierKey;
 
 use crate::client::{self, DEFAULT_SERVER, Failure, Target};
 use crate::submit;
-use crate::text::hex;
 
 /// Where to submit, shared by the key commands (`--vkey` is the key being managed here, so the
 /// log's key is `--log-vkey`).
@@ -183,7 +182,7 @@ fn derived_id(action: &str, obj: &Map<String, Value>) -> String {
     // A map of strings, booleans and arrays of strings always encodes.
     let bytes = serde_json::to_vec(obj).unwrap_or_default();
     let h = truce_log::leaf::leaf_hash(&bytes);
-    format!("{action}-{}", hex(&h[..8]))
+    format!("{action}-{}", hex::encode(&h[..8]))
 }
 
 /// The flag a payload field came from (with the value, for one of several roles).

@@ -449,10 +449,13 @@ fn load_state(path: &Path) -> Result<Option<AuditState>, Usage> {
 }
 
 /// Writes the state atomically and durably ([`durable::replace`]): readers (and a crash) see the
-/// old state or the new one, never a mix.
+/// old state or the new one, never a mix. The state's directory is created on first use.
 fn save_state(path: &Path, state: &AuditState) -> std::io::Result<()> {
     let mut json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
     json.push(b'\n');
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     durable::replace(path, &json)
 }
 

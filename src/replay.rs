@@ -12,7 +12,8 @@
 //!   again, signatures included, by the same engine the server runs. If the server's own
 //!   `/v1/state` is for the same size, the two digests are compared (exit 1 if they differ).
 //!
-//! Both print `{"size", "digest", "sections"}` (with `--json`, as one JSON object).
+//! Both print `{"size", "digest", "sections"}` (with `--json`, exactly the JSON object
+//! `GET /v1/state` serves).
 //!
 //! Both run the server's replay pipeline ([`truce_server::replay`]): chunks of leaves decoded
 //! and batch-verified on every core, then admitted in log order. With `--log`, entry bundles are
@@ -33,11 +34,12 @@ use reqwest::blocking::Client;
 use sha2::{Digest as _, Sha256};
 use truce_engine::StateDigest;
 use truce_log::checkpoint::open_checkpoint;
-use truce_log::tile::{TileLevel, TileRef};
-use truce_model::agreement::MapResolver;
+use truce_log::tile::{self, TileLevel};
 use truce_model::dsse::Envelope;
 use truce_model::keys::VerifierKey;
+use truce_server::blobs::{BlobResolver, MAX_BLOB_BYTES};
 use truce_server::replay::{CHUNK, Pending, Replayer};
+use truce_server::routes::state::StateSummary;
 
 use crate::client::{self, LogKey};
 
@@ -88,16 +90,13 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints the digest; with `json`, exactly as `GET /v1/state` serves it.
 fn print(d: &StateDigest, json: bool) {
-    let sections: serde_json::Map<String, serde_json::Value> = d
-        .sections
-        .iter()
-        .map(|(n, h)| (n.to_string(), serde_json::Value::from(h.as_str())))
-        .collect();
     if json {
+        let summary = StateSummary::from(d.clone());
         println!(
             "{}",
-            serde_json::json!({"size": d.size, "digest": d.digest, "sections": sections})
+            serde_json::to_string(&summary).expect("a digest serialises")
         );
     } else {
         println!("size:   {}", d.size);
@@ -171,7 +170,7 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
     let bar = progress_bar(size);
     let mut replayer = Replayer::new(operator);
     let mut blobs = BlobCache::default();
-    let bundles = size.div_ceil(256);
+    let bundles = bundle_count(size);
     std::thread::scope(|scope| -> Result<()> {
         let mut fetched = InOrder::start(scope, &http, &base, size);
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
@@ -218,7 +217,7 @@ fn admit_chunk(
         let index = replayer.size();
         let resolver = match leaf.envelope() {
             Some(env) => blobs.for_envelope(http, base, env)?,
-            None => MapResolver(BTreeMap::new()),
+            None => BlobResolver::default(),
         };
         replayer
             .admit(leaf, &resolver)
@@ -233,7 +232,7 @@ const IN_FLIGHT: usize = 8;
 
 /// Bundles fetched ahead of the one being consumed, at most (two chunks: fetching goes on while
 /// a chunk is replayed, and memory stays bounded).
-const AHEAD: u64 = 2 * (CHUNK as u64 / 256);
+const AHEAD: u64 = 2 * (CHUNK as u64 / tile::TILE_WIDTH as u64);
 
 /// One entry bundle's leaves, or why it could not be fetched.
 type Bundle = Result<Vec<Vec<u8>>>;
@@ -275,7 +274,7 @@ impl InOrder {
             jobs,
             pending: VecDeque::new(),
             next_job: 0,
-            bundles: size.div_ceil(256),
+            bundles: bundle_count(size),
             size,
         };
         while fetched.next_job < fetched.bundles.min(AHEAD) {
@@ -310,28 +309,38 @@ impl InOrder {
 
 /// Entry bundle `n` of a log of `size` entries.
 fn fetch_bundle(http: &Client, base: &Url, size: u64, n: u64) -> Bundle {
-    let width = (size - n * 256).min(256) as u16;
-    let tile =
-        TileRef::new(TileLevel::Entries, n, width).map_err(|e| anyhow!("entry bundle {n}: {e}"))?;
-    client::fetch_entry_bundle(http, base, &tile, None).map_err(|e| anyhow!("{e:?}"))
+    let tile = tile::tile_for(TileLevel::Entries, n, size)
+        .ok_or_else(|| anyhow!("no entry bundle {n} in a log of {size} entries"))?;
+    client::fetch_entry_bundle(http, base, &tile, None).map_err(|e| anyhow!("{e}"))
 }
 
-/// The log key (pinned or published) and the operator key (pinned or published).
+/// Entry bundles of a log of `size` entries.
+fn bundle_count(size: u64) -> u64 {
+    size.div_ceil(u64::from(tile::TILE_WIDTH))
+}
+
+/// The log key and the operator key: each pinned on the command line, or else the one the server
+/// publishes at `/v1/log/vkeys` (read once, and only if a key is not pinned).
 fn keys(http: &Client, base: &Url, args: &ReplayArgs) -> Result<(LogKey, VerifierKey)> {
-    let published = client::get_json(http, base, "v1/log/vkeys").map_err(|e| anyhow!(e));
-    let log_key = match &args.vkey {
-        Some(v) => LogKey::pinned(client::parse_vkey("--vkey", v).map_err(|e| anyhow!(e))?),
-        None => LogKey::published(http, base).map_err(|e| anyhow!(e))?.1,
+    let pinned = |flag: &str, v: &str| client::parse_vkey(flag, v).map_err(|e| anyhow!(e));
+    let published = match (&args.vkey, &args.operator) {
+        (Some(_), Some(_)) => None,
+        _ => Some(client::published_vkeys(http, base).map_err(|e| anyhow!(e))?),
     };
-    let operator = match &args.operator {
-        Some(v) => client::parse_vkey("--operator", v).map_err(|e| anyhow!(e))?,
-        None => {
-            let v = published?;
+    let log_key = match (&args.vkey, &published) {
+        (Some(v), _) => LogKey::pinned(pinned("--vkey", v)?),
+        (None, Some((url, v))) => LogKey::from_vkeys(url, v).map_err(|e| anyhow!(e))?,
+        (None, None) => unreachable!("the keys are read when --vkey is missing"),
+    };
+    let operator = match (&args.operator, &published) {
+        (Some(v), _) => pinned("--operator", v)?,
+        (None, Some((url, v))) => {
             let text = v["operator"]
                 .as_str()
-                .ok_or_else(|| anyhow!("/v1/log/vkeys has no \"operator\" key: pass --operator"))?;
-            client::parse_vkey("operator", text).map_err(|e| anyhow!(e))?
+                .ok_or_else(|| anyhow!("GET {url}: no \"operator\" key: pass --operator"))?;
+            pinned("operator", text)?
         }
+        (None, None) => unreachable!("the keys are read when --operator is missing"),
     };
     Ok((log_key, operator))
 }
@@ -341,42 +350,33 @@ fn fetch(http: &Client, base: &Url, path: &str, max: usize) -> Result<Option<Vec
     crate::client::get_log_resource(http, &url, max).map_err(|e| anyhow!(e.message))
 }
 
-/// Blobs fetched so far, by sha256 (each checked against its hash).
+/// Blobs fetched so far, by sha256 hex (each checked against its hash).
 #[derive(Default)]
-struct BlobCache(BTreeMap<String, Arc<Vec<u8>>>);
+struct BlobCache(BTreeMap<String, Vec<u8>>);
 
 impl BlobCache {
-    /// The files an `agreement` envelope lists, fetched from `GET /v1/blobs/{sha256}`.
-    fn for_envelope(&mut self, http: &Client, base: &Url, env: &Envelope) -> Result<MapResolver> {
-        let mut files = BTreeMap::new();
-        if env.kind().ok() != Some("agreement") {
-            return Ok(MapResolver(files));
-        }
-        let Ok((_, obj)) = env.payload_object() else {
-            return Ok(MapResolver(files));
-        };
-        let Some(listed) = obj.get("blobs").and_then(|b| b.as_object()) else {
-            return Ok(MapResolver(files));
-        };
-        for (path, sha) in listed {
-            let Some(sha) = sha
-                .as_str()
-                .filter(|s| truce_model::entry::is_sha256_hex(s))
-            else {
-                continue;
-            };
-            if !self.0.contains_key(sha) {
-                let Some(bytes) = fetch(http, base, &format!("v1/blobs/{sha}"), 32 << 20)? else {
+    /// The files an `agreement` envelope lists, read from `GET /v1/blobs/{sha256}` under the
+    /// server's own listing rules and budget ([`BlobResolver`]).
+    fn for_envelope(&mut self, http: &Client, base: &Url, env: &Envelope) -> Result<BlobResolver> {
+        let (mut resolver, wanted) = BlobResolver::listing(env);
+        for (sha, raw) in wanted {
+            if !resolver.has_room() {
+                break;
+            }
+            if !self.0.contains_key(&sha) {
+                let path = format!("v1/blobs/{sha}");
+                let Some(bytes) = fetch(http, base, &path, MAX_BLOB_BYTES)? else {
                     continue;
                 };
-                if crate::text::hex(&Sha256::digest(&bytes)) != sha {
-                    bail!("blob {sha} ({path}) served by the log does not have that sha256");
+                if <[u8; 32]>::from(Sha256::digest(&bytes)) != raw {
+                    bail!("blob {sha} served by the log does not have that sha256");
                 }
-                self.0.insert(sha.to_string(), Arc::new(bytes));
+                self.0.insert(sha.clone(), bytes);
             }
-            files.insert(path.clone(), self.0[sha].as_ref().clone());
+            let bytes = self.0[&sha].clone();
+            resolver.found(sha, bytes);
         }
-        Ok(MapResolver(files))
+        Ok(resolver)
     }
 }
 

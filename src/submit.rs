@@ -34,7 +34,7 @@ use truce_model::json::{StrictJsonError, parse_strict};
 use truce_model::keys::PrivateKey;
 
 use crate::client::{self, DEFAULT_SERVER, Failure, Receipt, Target};
-use crate::text::{hex, json_type};
+use crate::text::json_type;
 
 /// The largest payload file read. Anything near it is refused anyway (a leaf holds 64 KiB).
 const MAX_PAYLOAD_FILE: u64 = 1 << 20;
@@ -282,7 +282,7 @@ pub fn print_receipt(target: &Target, kind: &str, id: &str, r: &Receipt) {
         return;
     }
     out!("logged {kind} {id} at index {}, log time {time}", r.index);
-    out!("leaf hash: {}", hex(&r.leaf_hash));
+    out!("leaf hash: {}", hex::encode(r.leaf_hash));
     out!(
         "receipt verified: leaf {} is in checkpoint {} size {}, signed by {}{}",
         r.index,

@@ -43,23 +43,6 @@ pub fn clean(s: &str) -> String {
     bounded(s, MAX_SERVER_TEXT_CHARS)
 }
 
-/// Lower-case hex, as the log API writes hashes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// 64 hex digits as 32 bytes.
-pub fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// What kind of JSON value `v` is, for messages ("not an array").
 pub fn json_type(v: &serde_json::Value) -> &'static str {
     match v {

@@ -20,8 +20,8 @@ use truce_log::proof::TlogProof;
 use truce_log::tile::{self, TILE_WIDTH, TileRef};
 use truce_model::keys::VerifierKey;
 
-use super::{ErrorAnswer, MAX_UNAVAILABLE_TRIES, Pacing, backoff, error_chain, get_json, join};
-use crate::text::{hex, parse_hex32};
+use super::{ErrorAnswer, MAX_UNAVAILABLE_TRIES, Pacing, backoff, error_chain, join, read_ok_json};
+use truce_server::blobs::parse_sha256;
 
 /// A verifier key given on the command line as `flag`.
 pub fn parse_vkey(flag: &str, text: &str) -> Result<VerifierKey, String> {
@@ -48,21 +48,32 @@ impl LogKey {
 
     /// `GET /v1/log/vkeys`: the key and origin the server publishes, and where it published them.
     pub fn published(client: &Client, base: &Url) -> Result<(Url, LogKey), String> {
-        let url = join(base, "v1/log/vkeys").map_err(|f| f.message)?;
-        let v = get_json(client, base, "v1/log/vkeys")?;
+        let (url, v) = published_vkeys(client, base)?;
+        Ok((url.clone(), LogKey::from_vkeys(&url, &v)?))
+    }
+
+    /// The log key and origin in an answer of `GET /v1/log/vkeys` read from `url`.
+    pub fn from_vkeys(url: &Url, v: &Value) -> Result<LogKey, String> {
         let (Some(origin), Some(log)) = (v["origin"].as_str(), v["log"].as_str()) else {
             return Err(format!(
                 "GET {url}: no \"origin\" and \"log\" strings (is this a truce server?)"
             ));
         };
         let key = VerifierKey::parse(log).map_err(|e| format!("GET {url}: log key: {e}"))?;
-        let log_key = LogKey {
+        Ok(LogKey {
             key,
             origin: origin.to_string(),
             from_server: true,
-        };
-        Ok((url, log_key))
+        })
     }
+}
+
+/// `GET /v1/log/vkeys`: where it was read, and the answer (the log's, the operator's and the
+/// witnesses' keys).
+pub fn published_vkeys(client: &Client, base: &Url) -> Result<(Url, Value), String> {
+    let url = join(base, "v1/log/vkeys").map_err(|f| f.message)?;
+    let v = read_ok_json(super::get(client, &url)?, &url)?;
+    Ok((url, v))
 }
 
 /// What a receipt says, once verified.
@@ -87,8 +98,8 @@ pub fn verify_receipt(
         .ok_or("\"index\" is not a non-negative integer")?;
     let leaf_hash = answer["leaf_hash"]
         .as_str()
-        .and_then(parse_hex32)
-        .ok_or("\"leaf_hash\" is not 64 hex digits")?;
+        .and_then(parse_sha256)
+        .ok_or("\"leaf_hash\" is not 64 lowercase hex digits")?;
     let proof_text = answer["proof"]
         .as_str()
         .ok_or("\"proof\" is not a string")?
@@ -102,7 +113,7 @@ pub fn verify_receipt(
     }
     let checkpoint = proof
         .verify(&leaf_hash, log_key, origin)
-        .map_err(|e| format!("leaf hash {} at index {index}: {e}", hex(&leaf_hash)))?;
+        .map_err(|e| format!("leaf hash {} at index {index}: {e}", hex::encode(leaf_hash)))?;
     Ok(Verified {
         index,
         leaf_hash,
@@ -134,8 +145,8 @@ pub fn check_leaf(
     if leaf_hash(leaf) != *receipt_leaf_hash {
         return Err(LeafFault::Wrong(format!(
             "leaf {index} of the log hashes to {}, not to the receipt's {}",
-            hex(&leaf_hash(leaf)),
-            hex(receipt_leaf_hash)
+            hex::encode(leaf_hash(leaf)),
+            hex::encode(receipt_leaf_hash)
         )));
     }
     let decoded = Leaf::decode(leaf).map_err(|e| LeafFault::Wrong(format!("leaf {index}: {e}")))?;
@@ -155,6 +166,14 @@ pub enum BundleFault {
     Unreadable(String),
     /// It was read, and is not an entry bundle of that tile.
     Malformed(String),
+}
+
+impl std::fmt::Display for BundleFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BundleFault::Unreadable(why) | BundleFault::Malformed(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The entry bundle `tile` (below `base`, under `log/`), split into leaves. With `pacing`, an

@@ -40,7 +40,7 @@ pub use entries::{
 };
 pub use log::{
     BundleFault, LeafFault, LogKey, check_leaf, fetch_entry_bundle, get_log_resource, parse_vkey,
-    verify_receipt,
+    published_vkeys, verify_receipt,
 };
 
 /// Where entries go unless `--server` or `TRUCE_SERVER` says otherwise.
@@ -261,14 +261,9 @@ pub fn problem_errors(problem: Option<&Value>) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::{hex, parse_hex32};
 
     #[test]
-    fn hex_round_trip_and_urls() {
-        let h = [0xab; 32];
-        assert_eq!(parse_hex32(&hex(&h)), Some(h));
-        assert_eq!(parse_hex32("zz"), None);
-        assert_eq!(parse_hex32(&"é".repeat(32)), None);
+    fn urls() {
         assert_eq!(
             base_url("http://h:1/a")
                 .unwrap()

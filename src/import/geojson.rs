@@ -19,7 +19,7 @@ use truce_model::dsse::check_id;
 
 use super::records::{Limit, TOO_LONG};
 use super::{MAX_RECORD_BYTES, Mapped, Reject, canonical_json};
-use crate::text::{bounded, hex, json_type};
+use crate::text::{bounded, json_type};
 
 /// The observation fields a feature may give flat in its `properties` (docs/import.md).
 const FLAT_PROPERTIES: &[&str] = &[
@@ -94,7 +94,7 @@ fn feature_id(
     let id = match f.get("id") {
         None | Some(Value::Null) => Some(format!(
             "geojson-{}",
-            hex(&Sha256::digest(canonical_json(v)))
+            hex::encode(Sha256::digest(canonical_json(v)))
         )),
         Some(Value::String(s)) => Some(format!("geojson-{s}")),
         Some(Value::Number(n)) => Some(format!("geojson-{n}")),

@@ -29,7 +29,7 @@ use super::setup::Setup;
 use super::summary::Summary;
 use super::ucdp::UCDP;
 use super::{Format, LEAF_CHECK_BATCH, MAX_RECORD_BYTES, Mapped, Reject, canonical_json, geojson};
-use crate::client::{self, BundleFault, ErrorAnswer, LeafFault, MAX_RATE_LIMITED, Pacing, Posted};
+use crate::client::{self, ErrorAnswer, LeafFault, MAX_RATE_LIMITED, Pacing, Posted};
 use crate::submit;
 
 /// A signed row, ready to post.
@@ -636,7 +636,5 @@ fn fetch_bundle(shared: &Shared, n: u64, size: u64) -> Result<Vec<Vec<u8>>, Stri
     let tile = tile::tile_for(TileLevel::Entries, n, size)
         .ok_or_else(|| format!("no entry bundle {n} in a tree of {size}"))?;
     client::fetch_entry_bundle(&setup.client, &setup.base, &tile, Some(shared))
-        .map_err(|f| match f {
-            BundleFault::Unreadable(why) | BundleFault::Malformed(why) => why,
-        })
+        .map_err(|f| f.to_string())
 }

@@ -127,18 +127,21 @@ pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
 impl State {
     /// Records an applied observation and files it into its incident.
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
+        // Admission found the version in force; it cannot have disappeared since.
         let params = self
             .agreement(&r.agreement)
             .and_then(|a| a.version(r.agreement_version))
-            .map(|v| LinkParams {
-                cluster_m: v.agreement.verification.cluster_km * 1_000.0,
-                gap_ms: i64::from(v.agreement.verification.cluster_minutes) * 60_000,
-            })
-            // Admission found the version in force; it cannot have disappeared since.
-            .unwrap_or(LinkParams {
-                cluster_m: 0.0,
-                gap_ms: 0,
+            .map_or(LinkParams::NONE, |v| {
+                LinkParams::of(&v.agreement.verification)
             });
+        self.observations.record(r, index, time_ms);
+        let position = self.observations.len() - 1;
+        debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
+        // The stored record: its strings are interned, and incidents share them.
+        let r = self
+            .observations
+            .at(position as u32)
+            .expect("just recorded");
         let link = LinkPoint {
             lat: r.point.lat,
             lon: r.point.lon,
@@ -153,20 +156,7 @@ impl State {
             event_type: r.event_type,
             version: r.agreement_version,
         };
-        let family = r.family;
-        self.observations.record(r, index, time_ms);
-        let position = self.observations.len() - 1;
-        let r = self
-            .observations
-            .at(position as u32)
-            .expect("just recorded");
-        // Interned by `record`: incidents share the strings.
-        let (agreement, affiliation) = (r.agreement.clone(), r.affiliation.clone());
-        let facts = MemberFacts {
-            affiliation,
-            ..facts
-        };
-        debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
+        let (agreement, family) = (r.agreement.clone(), r.family);
         self.incidents.insert(&agreement, family, link, &facts);
     }
 

@@ -71,9 +71,8 @@ impl State {
         let incident = names.named_incident(&p.incident)?;
         if let Some(party) = &p.attribution {
             let known = self
-                .agreement(&incident.agreement)
-                .and_then(|a| a.version(incident.version))
-                .is_some_and(|v| v.agreement.party(party).is_some());
+                .governing_agreement(incident)
+                .is_some_and(|a| a.party(party).is_some());
             if !known {
                 return Err(invalid(
                     "/attribution/party",
@@ -112,9 +111,8 @@ impl State {
         }
         let incident = names.named_incident(&p.incident)?;
         let is_party = self
-            .agreement(&incident.agreement)
-            .and_then(|a| a.version(incident.version))
-            .is_some_and(|v| v.agreement.party(&signer.affiliation).is_some());
+            .governing_agreement(incident)
+            .is_some_and(|a| a.party(&signer.affiliation).is_some());
         if !is_party {
             return Err(Refusal::Forbidden(format!(
                 "key {} is accredited for {:?}, which is not a party to agreement {}: only its \
@@ -135,24 +133,24 @@ impl State {
         })))
     }
 
-    /// Files an admitted decision with the incident it names (by then possibly merged).
+    /// The incident `name` refers to, for filing a ruling (by then it may have merged).
+    fn incident_named_mut(&mut self, name: &str) -> Option<&mut Incident> {
+        let position = self.observations.position(name)?;
+        self.incidents.named_mut(position)
+    }
+
+    /// Files an admitted decision with the incident it names.
     pub(crate) fn record_decision(&mut self, mut d: DecisionRecord, index: u64, time_ms: i64) {
-        d.index = index;
-        d.time_ms = time_ms;
-        if let Some(position) = self.observations.position(&d.incident)
-            && let Some(incident) = self.incidents.named_mut(position)
-        {
+        (d.index, d.time_ms) = (index, time_ms);
+        if let Some(incident) = self.incident_named_mut(&d.incident) {
             incident.decisions.push(d);
         }
     }
 
-    /// Files an admitted dispute with the incident it names (by then possibly merged).
+    /// Files an admitted dispute with the incident it names.
     pub(crate) fn record_dispute(&mut self, mut d: DisputeRecord, index: u64, time_ms: i64) {
-        d.index = index;
-        d.time_ms = time_ms;
-        if let Some(position) = self.observations.position(&d.incident)
-            && let Some(incident) = self.incidents.named_mut(position)
-        {
+        (d.index, d.time_ms) = (index, time_ms);
+        if let Some(incident) = self.incident_named_mut(&d.incident) {
             incident.disputes.push(d);
         }
     }

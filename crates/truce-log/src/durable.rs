@@ -26,11 +26,11 @@ pub enum Access {
 }
 
 /// Replaces `path` with `bytes` atomically and durably (temporary file, `fsync`, rename, `fsync` of
-/// the directory). Creates the parent directory if it does not exist. On failure the old file is
-/// untouched and the temporary file is removed.
+/// the directory). The directory must exist: a data directory that has vanished is an error, not
+/// something to recreate empty. On failure the old file is untouched and the temporary file is
+/// removed.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent(path);
-    fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("the path has no file name"))?;
@@ -120,7 +120,15 @@ mod tests {
     #[test]
     fn replace_creates_then_replaces_and_leaves_no_temporary_file() {
         let dir = scratch("replace");
+        assert_eq!(
+            replace(&dir.join("missing").join("state.json"), b"x")
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound,
+            "a missing directory is not created"
+        );
         let path = dir.join("nested").join("state.json");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
         replace(&path, b"one").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"one");
         replace(&path, b"two").unwrap();
@@ -138,7 +146,13 @@ mod tests {
         let dir = scratch("replace-fail");
         let path = dir.join("state");
         replace(&path, b"old").unwrap();
-        // A directory where the file should go makes the rename fail.
+        // A failed write of `path` itself: its temporary file's name is taken by a directory.
+        let tmp = dir.join(format!(".state.{}.tmp", std::process::id()));
+        fs::create_dir_all(tmp.join("inner")).unwrap();
+        assert!(replace(&path, b"new").is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        fs::remove_dir_all(&tmp).unwrap();
+        // A failed rename (a directory where the file should go) leaves no temporary file.
         let blocked = dir.join("blocked");
         fs::create_dir_all(blocked.join("inner")).unwrap();
         assert!(replace(&blocked, b"new").is_err());

@@ -90,6 +90,9 @@ pub struct Replayer {
     frontier: Frontier,
     last_time: i64,
     threads: usize,
+    /// Fewest leaves a preparing thread is started for ([`MIN_PER_THREAD`]; lower in tests, so
+    /// that small logs exercise the split across threads).
+    min_per_thread: usize,
 }
 
 impl Replayer {
@@ -107,22 +110,20 @@ impl Replayer {
             frontier: Frontier::new(),
             last_time: 0,
             threads: threads.max(1),
+            min_per_thread: MIN_PER_THREAD,
         }
+    }
+
+    /// Starts a preparing thread for as few as `n` leaves (tests: small logs, many threads).
+    #[cfg(test)]
+    fn splitting_from(mut self, n: usize) -> Replayer {
+        self.min_per_thread = n.max(1);
+        self
     }
 
     /// Entries replayed so far (the next leaf's index).
     pub fn size(&self) -> u64 {
         self.state.size()
-    }
-
-    /// The state so far.
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// The Merkle frontier so far.
-    pub fn frontier(&self) -> &Frontier {
-        &self.frontier
     }
 
     /// The state and frontier.
@@ -133,7 +134,12 @@ impl Replayer {
     /// Step 1: hashes, decodes and pre-verifies `leaves` (the next leaves of the log, in order)
     /// in parallel, with the keys the state knows now. Changes nothing.
     pub fn prepare<L: AsRef<[u8]> + Sync>(&self, leaves: &[L]) -> Vec<PreparedLeaf> {
-        prepare(&self.state.keyring(), leaves, self.threads)
+        prepare(
+            &self.state.keyring(),
+            leaves,
+            self.threads,
+            self.min_per_thread,
+        )
     }
 
     /// [`Replayer::prepare`] on a thread of its own, so that the caller can admit the previous
@@ -141,10 +147,10 @@ impl Replayer {
     /// chunks not yet admitted: signatures by keys those accredit are verified at admission.
     pub fn prepare_in_background(&self, leaves: Vec<Vec<u8>>) -> Pending {
         let keyring = self.state.keyring();
-        let threads = self.threads;
+        let (threads, min) = (self.threads, self.min_per_thread);
         Pending(
             worker()
-                .spawn(move || prepare(&keyring, &leaves, threads))
+                .spawn(move || prepare(&keyring, &leaves, threads, min))
                 .expect("the OS starts a thread (as std::thread::spawn assumes)"),
         )
     }
@@ -205,8 +211,9 @@ fn prepare<L: AsRef<[u8]> + Sync>(
     keyring: &Keyring,
     leaves: &[L],
     threads: usize,
+    min_per_thread: usize,
 ) -> Vec<PreparedLeaf> {
-    let per_thread = leaves.len().div_ceil(threads).max(MIN_PER_THREAD);
+    let per_thread = leaves.len().div_ceil(threads).max(min_per_thread);
     let mut parts = leaves.chunks(per_thread);
     let Some(first) = parts.next() else {
         return Vec::new();
@@ -321,7 +328,7 @@ mod tests {
     ) -> Result<String, EntryError> {
         let resolver = MapResolver(BTreeMap::new());
         let in_turn = (|| {
-            let mut r = Replayer::with_threads(operator.clone(), threads);
+            let mut r = Replayer::with_threads(operator.clone(), threads).splitting_from(1);
             for part in leaves.chunks(chunk) {
                 for leaf in r.prepare(part) {
                     r.admit(leaf, &resolver)?;
@@ -330,7 +337,7 @@ mod tests {
             Ok(r.finish().0.digest().digest)
         })();
         let overlapped = (|| {
-            let mut r = Replayer::with_threads(operator.clone(), threads);
+            let mut r = Replayer::with_threads(operator.clone(), threads).splitting_from(1);
             let mut pending: Option<Pending> = None;
             for part in leaves.chunks(chunk) {
                 let next = r.prepare_in_background(part.to_vec());

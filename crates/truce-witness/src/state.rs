@@ -116,16 +116,8 @@ pub fn save(path: &Path, heads: &Heads) -> Result<(), StateError> {
     let mut text = serde_json::to_vec_pretty(&file)
         .map_err(|e| StateError::Invalid(path.to_path_buf(), e.to_string()))?;
     text.push(b'\n');
-    let io = |e| StateError::Io(path.to_path_buf(), e);
-    // Only into the existing data directory: `durable::replace` would create a missing one.
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-    {
-        let gone = format!("the directory {} is gone", dir.display());
-        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, gone)));
-    }
-    durable::replace(path, &text).map_err(io)
+    // Only into the existing data directory: `durable::replace` never recreates a missing one.
+    durable::replace(path, &text).map_err(|e| StateError::Io(path.to_path_buf(), e))
 }
 
 #[cfg(test)]

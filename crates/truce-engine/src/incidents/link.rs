@@ -85,6 +85,22 @@ pub struct LinkParams {
     pub gap_ms: i64,
 }
 
+impl LinkParams {
+    /// Links nothing but identical points with overlapping windows.
+    pub const NONE: LinkParams = LinkParams {
+        cluster_m: 0.0,
+        gap_ms: 0,
+    };
+
+    /// The parameters an agreement's `[verification]` table sets.
+    pub fn of(v: &truce_model::agreement::Verification) -> LinkParams {
+        LinkParams {
+            cluster_m: v.cluster_km * 1_000.0,
+            gap_ms: i64::from(v.cluster_minutes) * 60_000,
+        }
+    }
+}
+
 /// What the link predicate needs of one observation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LinkPoint {

@@ -215,26 +215,17 @@ impl Incident {
         // O(n log n) in the size of the incident, and replay of a large log quadratic.
         merge_sorted(&mut self.members, other.members);
         merge_sorted(&mut self.absorbed, other.absorbed);
-        merge_sorted(&mut self.absorbed, vec![other_root]);
+        let at = self.absorbed.partition_point(|&a| a < other_root);
+        self.absorbed.insert(at, other_root);
         self.from_ms = self.from_ms.min(other.from_ms);
         self.to_ms = self.to_ms.max(other.to_ms);
         let key = |pos: u32| (points.point(pos).radius_m, pos);
-        let (a, b) = (key(self.locator), key(other.locator));
-        if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) {
+        if key(other.locator) < key(self.locator) {
             self.locator = other.locator;
         }
         self.types |= other.types;
         for t in other.affiliations {
-            match self
-                .affiliations
-                .binary_search_by(|x| x.affiliation.cmp(&t.affiliation))
-            {
-                Ok(i) => {
-                    self.affiliations[i].members += t.members;
-                    self.affiliations[i].count += t.count;
-                }
-                Err(i) => self.affiliations.insert(i, t),
-            }
+            self.tally(t);
         }
         self.version = self.version.max(other.version);
         self.decisions.extend(other.decisions);
@@ -243,6 +234,8 @@ impl Incident {
         self.disputes.sort_by_key(|d| d.index);
     }
 
+    /// Adds the observation at `position`, the highest so far, which joined this incident on
+    /// arrival (so it was never an incident of its own and names none).
     fn add_member(
         &mut self,
         position: u32,
@@ -250,12 +243,33 @@ impl Incident {
         m: &MemberFacts,
         points: &link::Components,
     ) {
-        let solo = Incident::single(position, self.agreement.clone(), self.family, p, m);
-        let root = position;
-        self.absorb(solo, root, points);
-        // A new member that joined an incident was never an incident of its own.
-        if let Ok(i) = self.absorbed.binary_search(&root) {
-            self.absorbed.remove(i);
+        self.members.push(position);
+        self.from_ms = self.from_ms.min(p.from_ms);
+        self.to_ms = self.to_ms.max(p.to_ms);
+        // Ties keep the lower position, which the locator already has.
+        if p.radius_m < points.point(self.locator).radius_m {
+            self.locator = position;
+        }
+        self.types |= type_bit(m.event_type);
+        self.tally(AffiliationTally {
+            affiliation: m.affiliation.clone(),
+            members: 1,
+            count: u64::from(m.count),
+        });
+        self.version = self.version.max(m.version);
+    }
+
+    /// Adds `t` to the tally of its affiliation.
+    fn tally(&mut self, t: AffiliationTally) {
+        match self
+            .affiliations
+            .binary_search_by(|x| x.affiliation.cmp(&t.affiliation))
+        {
+            Ok(i) => {
+                self.affiliations[i].members += t.members;
+                self.affiliations[i].count += t.count;
+            }
+            Err(i) => self.affiliations.insert(i, t),
         }
     }
 

@@ -65,7 +65,7 @@ impl Incidents {
         let mut items = Vec::new();
         let mut more = false;
         for (root, incident) in self.range(first_position) {
-            if !self.matches(q, root, incident, &status) {
+            if !self.matches(q, incident, &status) {
                 continue;
             }
             if items.len() == limit {
@@ -80,7 +80,6 @@ impl Incidents {
     fn matches(
         &self,
         q: &IncidentQuery,
-        _root: u32,
         i: &Incident,
         status: &impl Fn(&Incident) -> IncidentStatus,
     ) -> bool {

@@ -1,7 +1,7 @@
 //! What readers see of an incident: the aggregate joined with its members' records and the
 //! agreement version that decides its status.
 
-use truce_model::agreement::PartyRole;
+use truce_model::agreement::{Agreement, PartyRole};
 use truce_model::observation::EventPoint;
 use truce_model::taxonomy::EventType;
 
@@ -54,17 +54,21 @@ pub struct IncidentPage<'a> {
 }
 
 impl State {
+    /// The agreement document that governs `i`: the newest version any member was admitted
+    /// under ([`Incident::version`]).
+    pub fn governing_agreement(&self, i: &Incident) -> Option<&Agreement> {
+        self.agreement(&i.agreement)
+            .and_then(|a| a.version(i.version))
+            .map(|v| v.agreement.as_ref())
+    }
+
     /// The status of `i` under the agreement version that governs it (module docs of
     /// [`crate::incidents`]).
     pub fn incident_status(&self, i: &Incident) -> IncidentStatus {
-        let version = self
-            .agreement(&i.agreement)
-            .and_then(|a| a.version(i.version));
-        let Some(v) = version else {
+        let Some(doc) = self.governing_agreement(i) else {
             // Every member was admitted under a logged version; keep a total function anyway.
             return i.status(u32::MAX, |_| true);
         };
-        let doc = &v.agreement;
         i.status(doc.verification.independent_sources, |affiliation| {
             doc.party(affiliation)
                 .is_some_and(|p| p.role == PartyRole::Belligerent)

@@ -297,6 +297,7 @@ fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
             (Object = "application/geo+json"),
         )),
         (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The state is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_incidents(
@@ -340,6 +341,7 @@ pub async fn list_incidents(
     responses(
         (status = 200, description = "The incident", body = IncidentDetail),
         (status = 404, description = "No incident has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The state is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_incident(
