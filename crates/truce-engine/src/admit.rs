@@ -103,6 +103,15 @@ impl Prepared {
         self.kind
     }
 
+    /// The incident a `decision` or `dispute` names (if its payload is valid).
+    pub fn incident_named(&self) -> Option<&str> {
+        match &self.payload {
+            Ok(Payload::Decision(d)) => Some(&d.incident),
+            Ok(Payload::Dispute(d)) => Some(&d.incident),
+            _ => None,
+        }
+    }
+
     /// The envelope.
     pub fn envelope(&self) -> &Envelope {
         &self.envelope

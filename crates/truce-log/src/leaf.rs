@@ -65,15 +65,17 @@ impl Leaf {
         encode(self.time_ms, &self.envelope.canonical_json())
     }
 
-    /// Reads leaf bytes back, insisting that they are canonical (re-encoding gives the same bytes).
+    /// Reads leaf bytes back, insisting that they are canonical (re-encoding gives the same
+    /// bytes): the frame's time has no leading zeros, and the envelope bytes are the envelope's
+    /// canonical form, which parsing builds anyway.
     pub fn decode(bytes: &[u8]) -> Result<Leaf, LeafError> {
         let (time_ms, env) = split(bytes)?;
-        let envelope = Envelope::parse(env).map_err(LeafError::Envelope)?;
-        let leaf = Leaf { time_ms, envelope };
-        if leaf.encode() != bytes {
+        let (envelope, canonical) = Envelope::parse_canonical(env).map_err(LeafError::Envelope)?;
+        let digits = bytes.len() - PREFIX.len() - MIDDLE.len() - env.len() - 1;
+        if canonical != env || digits != time_ms.to_string().len() {
             return Err(LeafError::NotCanonical);
         }
-        Ok(leaf)
+        Ok(Leaf { time_ms, envelope })
     }
 }
 
@@ -180,6 +182,27 @@ mod tests {
         assert!(Leaf::decode(&padded).is_err());
         assert!(Leaf::decode(b"{\"time_ms\":-1,\"envelope\":{}}").is_err());
         assert!(Leaf::decode(&vec![b'x'; MAX_LEAF_BYTES + 1]).is_err());
+        // The same time with a leading zero, and the envelope's keys in another order: both
+        // parse, neither is the canonical leaf.
+        let zero = String::from_utf8(bytes.clone()).unwrap().replacen(
+            "{\"time_ms\":",
+            "{\"time_ms\":0",
+            1,
+        );
+        assert!(matches!(
+            Leaf::decode(zero.as_bytes()),
+            Err(LeafError::NotCanonical)
+        ));
+        let l = leaf();
+        let v: serde_json::Value = serde_json::from_slice(&l.envelope.canonical_json()).unwrap();
+        let reordered = format!(
+            "{{\"signatures\":{},\"payloadType\":{},\"payload\":{}}}",
+            v["signatures"], v["payloadType"], v["payload"]
+        );
+        assert!(matches!(
+            Leaf::decode(&encode(l.time_ms, reordered.as_bytes())),
+            Err(LeafError::NotCanonical)
+        ));
     }
 
     #[test]

@@ -140,6 +140,13 @@ fn str_field<'a>(
 impl Envelope {
     /// Parses an envelope from its JSON bytes (see the module docs for the rules).
     pub fn parse(bytes: &[u8]) -> Result<Envelope, DsseError> {
+        Envelope::parse_canonical(bytes).map(|(env, _)| env)
+    }
+
+    /// [`Envelope::parse`], with the envelope's canonical form ([`Envelope::canonical_json`]),
+    /// which parsing builds anyway to check the size: callers that log or compare the canonical
+    /// bytes need not build them again.
+    pub fn parse_canonical(bytes: &[u8]) -> Result<(Envelope, Vec<u8>), DsseError> {
         // The canonical form is never longer than a compact input, and base64 is ≥ 4/3 of the
         // bytes; a generous bound on the raw input keeps hostile whitespace from costing much.
         if bytes.len() > 2 * MAX_ENVELOPE_BYTES {
@@ -223,14 +230,15 @@ impl Envelope {
             payload,
             signatures,
         };
-        let size = env.canonical_json().len();
+        let canonical = env.canonical_json();
+        let size = canonical.len();
         if size > MAX_ENVELOPE_BYTES {
             return Err(DsseError::TooLarge {
                 size,
                 limit: MAX_ENVELOPE_BYTES,
             });
         }
-        Ok(env)
+        Ok((env, canonical))
     }
 
     /// Signs `payload` as an entry of `kind` with every key in `keys`.

@@ -174,6 +174,14 @@ pub enum Ruling {
 }
 
 impl Ruling {
+    /// Every ruling.
+    pub const ALL: [Ruling; 2] = [Ruling::Verified, Ruling::Rejected];
+
+    /// The ruling named `s`.
+    pub fn from_name(s: &str) -> Option<Ruling> {
+        Ruling::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// Its name in payloads and answers.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -517,15 +525,13 @@ fn reason(f: &mut Fields<'_>) -> Option<String> {
 fn parse_decision(obj: &Map<String, Value>) -> Result<DecisionPayload, Vec<FieldError>> {
     let mut f = Fields::new(obj, &["incident", "status", "attribution", "reason"]);
     let incident = f.id_ref("incident");
-    let status = match f.str("status") {
-        Some("verified") => Some(Ruling::Verified),
-        Some("rejected") => Some(Ruling::Rejected),
-        Some(_) => {
+    let status = f.str("status").and_then(|name| {
+        let r = Ruling::from_name(name);
+        if r.is_none() {
             f.err("/status", "must be \"verified\" or \"rejected\"");
-            None
         }
-        None => None,
-    };
+        r
+    });
     let mut attribution = None;
     match obj.get("attribution") {
         None => {}

@@ -49,7 +49,7 @@ pub struct AppState {
     pub witnesses: Arc<[truce_log::cosignature::CosignatureVerifier]>,
     /// The last state digest computed, for its log size (`GET /v1/state`); the lock also makes
     /// one computation at a time.
-    pub digest: Arc<std::sync::Mutex<Option<truce_engine::StateDigest>>>,
+    pub digest: Arc<Recovering<Option<truce_engine::StateDigest>>>,
 }
 
 /// Why the state could not be rebuilt from the store.
@@ -383,12 +383,9 @@ impl AppState {
     /// The digest of the committed state, computed at most once per log size and by one caller
     /// at a time (hashing walks the whole state). Blocking: call it off the async workers.
     pub fn state_digest(&self) -> Result<truce_engine::StateDigest, StateLost> {
-        // The cache holds a value that is complete whenever a holder stops: recovering it
-        // after a panic is safe.
-        let mut cache = self
-            .digest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The cache holds a whole digest or none whenever a holder stops: it recovers from a
+        // panic ([`Recovering`]); its write lock is what makes the computation one at a time.
+        let mut cache = self.digest.write();
         let state = self.read()?;
         if let Some(d) = cache.as_ref().filter(|d| d.size == state.size()) {
             return Ok(d.clone());
@@ -427,12 +424,15 @@ mod tests {
         Request::get(path).body(Body::empty()).unwrap()
     }
 
-    /// The shutdown path of [`crate::shared`]: once a writer panicked with the state locked,
-    /// nothing panics, every request that needs the state is a 503, nothing more is logged, and
-    /// the sequencer stops.
-    #[tokio::test]
-    async fn a_lost_state_is_503_everywhere_and_stops_the_sequencer() {
-        let tmp = tempfile::tempdir().unwrap();
+    /// A fresh data directory under `tmp` with its store, state and router.
+    async fn start(
+        tmp: &tempfile::TempDir,
+    ) -> (
+        DataDir,
+        Arc<truce_store_sqlite::SqliteStore>,
+        AppState,
+        axum::Router,
+    ) {
         let dir = DataDir::init(&tmp.path().join("log"), "truce.example/log").unwrap();
         let store = Arc::new(
             truce_store_sqlite::SqliteStore::open(&dir.store_path())
@@ -441,6 +441,16 @@ mod tests {
         );
         let app = AppState::start(store.clone(), &dir).await.unwrap();
         let router = crate::router(app.clone());
+        (dir, store, app, router)
+    }
+
+    /// The shutdown path of [`crate::shared`]: once a writer panicked with the state locked,
+    /// nothing panics, every request that needs the state is a 503, nothing more is logged, and
+    /// the sequencer stops.
+    #[tokio::test]
+    async fn a_lost_state_is_503_everywhere_and_stops_the_sequencer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, store, app, router) = start(&tmp).await;
         let tick = |n: i64| crate::ticker::tick_envelope(&dir.operator_key, 1_800_000_000_000 + n);
         assert_eq!(call(&router, post(&tick(1))).await.0, StatusCode::OK);
         assert_eq!(call(&router, get("/healthz")).await.0, StatusCode::OK);
@@ -485,5 +495,114 @@ mod tests {
             .await
             .expect("the sequencer stops");
         assert_eq!(store.size().await.unwrap(), 1);
+    }
+
+    /// Regression (issue 9 review): a decision naming an observation logged in the same batch
+    /// is judged after that observation, as replay judges it, not refused with "no incident".
+    #[tokio::test]
+    async fn a_ruling_naming_an_entry_of_its_own_batch_is_admitted() {
+        use serde_json::json;
+        use sha2::Digest as _;
+        use truce_model::dsse::Envelope;
+        use truce_model::keys::PrivateKey;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _store, app, router) = start(&tmp).await;
+        let key = |name: &str, seed: u8| PrivateKey::from_seed(name, [seed; 32]).unwrap();
+        let (ua, ru, monitor, verifier) = (
+            key("ukraine", 2),
+            key("russia", 3),
+            key("monitor", 4),
+            key("verifier", 5),
+        );
+        let logged = |k: &PrivateKey, kind: &str, payload: serde_json::Value| {
+            let env = Envelope::sign(kind, payload.to_string().as_bytes(), &[k]);
+            let router = router.clone();
+            async move {
+                let (status, body) = call(&router, post(&env)).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+        };
+        let operator = &dir.operator_key;
+        for (k, roles, aff) in [
+            (&ua, "party", "UA"),
+            (&ru, "party", "RU"),
+            (&monitor, "monitor", "OSCE"),
+            (&verifier, "verifier", "OSCE"),
+        ] {
+            logged(
+                operator,
+                "key",
+                json!({"id": format!("k-{}", k.name()),
+                "vkey": k.verifier().to_string(), "roles": [roles], "affiliation": aff}),
+            )
+            .await;
+        }
+        let doc = format!(
+            "id = \"a\"\ntitle = \"A\"\nparties = [\n  {{ id = \"UA\", name = \"Ukraine\", \
+             role = \"belligerent\", key = \"{}\" }},\n  {{ id = \"RU\", name = \"Russia\", \
+             role = \"belligerent\", key = \"{}\" }},\n]\nentry_into_force = {{ at = \
+             \"2020-01-01T00:00:00Z\", consent = [\"UA\", \"RU\"] }}\n",
+            ua.verifier(),
+            ru.verifier()
+        );
+        logged(
+            operator,
+            "agreement",
+            json!({"id": "a-1", "agreement": "a", "version": 1,
+            "document": doc}),
+        )
+        .await;
+        let sha = hex::encode(sha2::Sha256::digest(doc.as_bytes()));
+        for k in [&ua, &ru] {
+            logged(
+                k,
+                "consent",
+                json!({"id": format!("c-{}", k.name()), "agreement": "a",
+                "version": 1, "sha256": sha}),
+            )
+            .await;
+        }
+
+        // Both queued before the sequencer runs again: one batch.
+        let observation = Envelope::sign(
+            "observation",
+            json!({"id": "o-1", "agreement": "a",
+                "observed": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:10:00Z"},
+                "observer": {"mode": "heard"},
+                "event": {"type": "explosion", "count": 1,
+                          "location": {"lat": 48.0, "lon": 38.0}}})
+            .to_string()
+            .as_bytes(),
+            &[&monitor],
+        );
+        let decision = Envelope::sign(
+            "decision",
+            json!({"id": "d-1", "incident": "o-1", "status": "verified", "reason": "seen"})
+                .to_string()
+                .as_bytes(),
+            &[&verifier],
+        );
+        let mut answers = Vec::new();
+        for envelope in [observation, decision] {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            app.submit
+                .send(Submission {
+                    canonical: envelope.canonical_json(),
+                    prepared: truce_engine::Prepared::new(envelope).unwrap(),
+                    resolver: BlobResolver::default(),
+                    reply,
+                })
+                .await
+                .unwrap();
+            answers.push(answer);
+        }
+        for answer in answers {
+            let receipt = answer.await.unwrap();
+            assert!(receipt.is_ok(), "{receipt:?}");
+        }
+        let state = app.read().unwrap();
+        let incident = state.incident("o-1").unwrap();
+        assert_eq!(incident.status, truce_engine::IncidentStatus::Verified);
     }
 }

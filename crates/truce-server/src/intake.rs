@@ -52,8 +52,6 @@ pub struct Submission {
 pub struct Receipt {
     pub index: u64,
     pub leaf_hash: [u8; 32],
-    /// True when the envelope had been logged before (an idempotent resubmission).
-    pub existing: bool,
     /// A committed checkpoint that covers the entry.
     pub checkpoint: Arc<Published>,
 }
@@ -137,7 +135,6 @@ pub async fn lookup(
             Ok(Receipt {
                 index: existing.index,
                 leaf_hash: existing.leaf_hash,
-                existing: true,
                 checkpoint: latest.clone(),
             })
         } else {
@@ -165,8 +162,7 @@ pub struct Intake {
 impl Intake {
     /// Takes the envelope in `body` through every step of the module docs, up to its receipt.
     pub async fn submit(&self, body: &[u8]) -> Result<Logged, IntakeError> {
-        let envelope = Envelope::parse(body).map_err(Refusal::from)?;
-        let canonical = envelope.canonical_json();
+        let (envelope, canonical) = Envelope::parse_canonical(body).map_err(Refusal::from)?;
         let prepared = Prepared::new(envelope)?;
         // Resubmissions are answered here, without queueing.
         let latest = self.published.borrow().clone();
@@ -188,8 +184,22 @@ impl Intake {
         mut prepared: Prepared,
         canonical: Vec<u8>,
     ) -> Result<Receipt, IntakeError> {
-        let keys = self.state.read()?.signature_keys(prepared.envelope());
+        // One look at the state: the signers' keys, and which of them are the operator's.
+        let (keys, operators) = {
+            let state = self.state.read()?;
+            let keys = state.signature_keys(prepared.envelope());
+            let operators: Vec<String> = keys
+                .iter()
+                .filter(|(id, _)| state.key(id).is_some_and(|k| k.has_role(Role::Operator)))
+                .map(|(id, _)| id.clone())
+                .collect();
+            (keys, operators)
+        };
         prepared.preverify(&keys);
+        // Only an operator's verified signature makes the server read blobs for an entry.
+        let by_operator = prepared
+            .verified_keyids()
+            .any(|id| operators.iter().any(|o| o == id));
         // The rate limit applies to the entry's author, once its signature is verified.
         if let Some(author) = prepared.verified_keyids().next()
             && author != self.operator
@@ -201,7 +211,7 @@ impl Intake {
                 limits: self.limits,
             });
         }
-        let resolver = if self.by_operator(&prepared)? {
+        let resolver = if by_operator {
             BlobResolver::for_envelope(&*self.store, prepared.envelope())
                 .await
                 .map_err(IntakeError::BlobsUnreadable)?
@@ -219,14 +229,6 @@ impl Intake {
             .await
             .map_err(|_| IntakeError::ShuttingDown)?;
         answer.await.map_err(|_| IntakeError::SequencerStopped)?
-    }
-
-    /// Whether a signature verified under a key with the operator role.
-    fn by_operator(&self, prepared: &Prepared) -> Result<bool, StateLost> {
-        let state = self.state.read()?;
-        Ok(prepared
-            .verified_keyids()
-            .any(|id| state.key(id).is_some_and(|k| k.has_role(Role::Operator))))
     }
 
     /// Step 7: the receipt's inclusion proof in its checkpoint.

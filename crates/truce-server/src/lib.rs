@@ -54,6 +54,8 @@ use problem::Problem;
         (name = "blobs", description = "Content-addressed files referenced by entries"),
         (name = "agreements", description = "Agreements, their versions and consents"),
         (name = "observations", description = "Signed observations, filtered and paged"),
+        (name = "incidents", description = "What the observations add up to: incidents, their status and rulings"),
+        (name = "state", description = "The digest of the derived state, to compare with `truce replay`"),
         (name = "log", description = "The transparency log"),
         (name = "meta", description = "Health and API description"),
     )

@@ -251,7 +251,8 @@ impl Params {
     }
 }
 
-fn short(v: &str) -> String {
+/// The first 64 characters of `v`, for messages that quote a client's value.
+pub(crate) fn short(v: &str) -> String {
     v.chars().take(64).collect()
 }
 

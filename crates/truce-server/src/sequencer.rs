@@ -61,8 +61,9 @@ pub struct Sequencer {
 impl Sequencer {
     /// Admits `sub` against the working copy. Decisions and disputes name incidents, which the
     /// admission-only working copy does not keep: their names are looked up in the committed
-    /// state, which is at most this batch behind. Names only grow, so replay (which looks them up
-    /// in the full state itself) admits whatever this admits.
+    /// state. It lacks only this batch's entries, and a ruling that names one of those ends the
+    /// batch before it (`commit_batch`), so the verdict is the one replay, which looks names up
+    /// in the full state itself, reaches.
     fn admit(
         &self,
         working: &State,
@@ -92,22 +93,25 @@ impl Sequencer {
         };
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            if self.shared.is_lost() {
-                for sub in batch.drain(..) {
-                    let _ = sub.reply.send(Err(IntakeError::StateLost(StateLost)));
-                }
-                break;
-            }
-            let saved = self.ledger.clone();
-            if let Err(e) = self.commit_batch(&mut working, &mut batch).await {
-                tracing::error!(error = %e, "commit failed; resetting to the committed state");
-                let Some(reset) = self.working_copy() else {
+            // A batch may end early (see `commit_batch`): what it leaves is the next batch.
+            while !batch.is_empty() {
+                if self.shared.is_lost() {
+                    for sub in batch.drain(..) {
+                        let _ = sub.reply.send(Err(IntakeError::StateLost(StateLost)));
+                    }
                     return;
-                };
-                working = reset;
-                self.ledger = saved;
+                }
+                let saved = self.ledger.clone();
+                if let Err(e) = self.commit_batch(&mut working, &mut batch).await {
+                    tracing::error!(error = %e, "commit failed; resetting to the committed state");
+                    let Some(reset) = self.working_copy() else {
+                        return;
+                    };
+                    working = reset;
+                    self.ledger = saved;
+                    batch.clear();
+                }
             }
-            batch.clear();
         }
     }
 
@@ -158,7 +162,18 @@ impl Sequencer {
         // Ids assigned in this batch → position in `entries`.
         let mut in_batch: HashMap<String, usize> = HashMap::new();
 
-        for sub in batch.drain(..) {
+        let mut queue = std::mem::take(batch).into_iter();
+        while let Some(sub) = queue.next() {
+            // A ruling naming an entry of this very batch is judged against the committed state,
+            // which does not hold that entry yet: the batch ends before it, and it leads the next.
+            if sub
+                .prepared
+                .incident_named()
+                .is_some_and(|name| in_batch.contains_key(name))
+            {
+                batch.extend(std::iter::once(sub).chain(queue));
+                break;
+            }
             let canonical = &sub.canonical;
             let id = sub.prepared.id().to_string();
             // Idempotence and conflicts within the batch.
@@ -263,14 +278,10 @@ impl Sequencer {
             let receipt = Receipt {
                 index: p.index,
                 leaf_hash: p.leaf_hash,
-                existing: false,
                 checkpoint: published.clone(),
             };
-            for (i, reply) in p.replies().enumerate() {
-                let _ = reply.send(Ok(Receipt {
-                    existing: i > 0,
-                    ..receipt.clone()
-                }));
+            for reply in p.replies() {
+                let _ = reply.send(Ok(receipt.clone()));
             }
         }
         tracing::debug!(

@@ -12,6 +12,7 @@
 use truce_model::taxonomy::EventType;
 
 use super::{Incident, IncidentStatus, Incidents};
+use crate::BBox;
 
 /// What to look for. Empty filters match everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,8 +22,8 @@ pub struct IncidentQuery {
     pub from_ms: Option<i64>,
     /// Only incidents whose window starts at or before this time (ms since the epoch).
     pub to_ms: Option<i64>,
-    /// Only incidents located in this box (`[min_lon, min_lat, max_lon, max_lat]`, inclusive).
-    pub bbox: Option<[f64; 4]>,
+    /// Only incidents located in this box (edges included).
+    pub bbox: Option<BBox>,
     /// Only incidents with one of these statuses (empty: any).
     pub statuses: Vec<IncidentStatus>,
     /// Only incidents with a member of one of these event types (empty: any).
@@ -92,9 +93,9 @@ impl Incidents {
         if !q.types.is_empty() && !q.types.iter().any(|t| i.has_type(*t)) {
             return false;
         }
-        if let Some([min_lon, min_lat, max_lon, max_lat]) = q.bbox {
+        if let Some(b) = &q.bbox {
             let p = self.point(i.locator);
-            if !(p.lon >= min_lon && p.lon <= max_lon && p.lat >= min_lat && p.lat <= max_lat) {
+            if !b.contains(p.lon, p.lat) {
                 return false;
             }
         }

@@ -194,24 +194,12 @@ pub enum ZoneKind {
 impl ZoneKind {
     /// Whether this is a geometry zone with a (Multi)LineString.
     pub fn is_line(&self) -> bool {
-        matches!(
-            self,
-            ZoneKind::Geometry {
-                geometry: geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_),
-                ..
-            }
-        )
+        matches!(self, ZoneKind::Geometry { geometry, .. } if super::geometry::is_line(geometry))
     }
 
     /// Whether this is a geometry zone with a (Multi)Polygon.
     pub fn is_polygon(&self) -> bool {
-        matches!(
-            self,
-            ZoneKind::Geometry {
-                geometry: geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_),
-                ..
-            }
-        )
+        matches!(self, ZoneKind::Geometry { geometry, .. } if super::geometry::is_polygon(geometry))
     }
 }
 

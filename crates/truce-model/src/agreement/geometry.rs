@@ -47,6 +47,22 @@ pub(crate) fn load(bytes: &[u8]) -> Result<geo::Geometry<f64>, Vec<String>> {
 }
 
 /// A human name for the geometry type, as GeoJSON spells it.
+/// Whether `g` is a (Multi)LineString: a line zone's geometry.
+pub(crate) fn is_line(g: &geo::Geometry<f64>) -> bool {
+    matches!(
+        g,
+        geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_)
+    )
+}
+
+/// Whether `g` is a (Multi)Polygon: a controlled area's geometry.
+pub(crate) fn is_polygon(g: &geo::Geometry<f64>) -> bool {
+    matches!(
+        g,
+        geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
+    )
+}
+
 pub(crate) fn type_name(g: &geo::Geometry<f64>) -> &'static str {
     match g {
         geo::Geometry::Point(_) => "Point",

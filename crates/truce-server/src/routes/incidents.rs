@@ -14,8 +14,8 @@ use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, rfc3339};
 
 use crate::app::AppState;
 use crate::problem::Problem;
-use crate::query::{PageParams, Params, WindowParams};
-use crate::routes::observations::{EventLocation, geojson_response, wants_geojson};
+use crate::query::{PageParams, Params, WindowParams, short};
+use crate::routes::geojson::{EventLocation, geojson_response, point_feature, wants_geojson};
 
 /// The parameters `GET /v1/incidents` accepts besides [`WindowParams`] and [`PageParams`]
 /// (documentation; parsed strictly by [`Params`]).
@@ -166,11 +166,7 @@ fn item(v: &IncidentView<'_>) -> IncidentItem {
             from: rfc3339(i.from_ms),
             to: rfc3339(i.to_ms),
         },
-        location: EventLocation {
-            lat: v.location.lat,
-            lon: v.location.lon,
-            radius_m: v.location.radius_m,
-        },
+        location: v.location.into(),
         agreement: i.agreement.to_string(),
         members: v.members.iter().map(|m| m.id.to_string()).collect(),
         affiliations: i
@@ -211,11 +207,7 @@ fn detail(v: &IncidentView<'_>) -> IncidentDetail {
                 claim: m.claim,
                 event_type: m.event_type.as_str().to_string(),
                 count: m.count,
-                location: EventLocation {
-                    lat: m.point.lat,
-                    lon: m.point.lon,
-                    radius_m: m.point.radius_m,
-                },
+                location: m.point.into(),
                 observed: Window {
                     from: rfc3339(m.from_ms),
                     to: rfc3339(m.to_ms),
@@ -258,19 +250,21 @@ fn query(raw: Option<&str>) -> Result<IncidentQuery, Problem> {
     let mut p = Params::parse(raw, &PARAMETERS, "/v1/incidents");
     let mut q = IncidentQuery::new(p.limit());
     (q.from_ms, q.to_ms) = p.window();
-    q.bbox = p
-        .bbox()
-        .map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]);
+    q.bbox = p.bbox();
     for name in p.many("status", true) {
         match IncidentStatus::from_name(&name) {
             Some(s) => q.statuses.push(s),
-            None => p.error(
-                "status",
-                format!(
-                    "{:?} is not a status (reported, corroborated, disputed, verified, rejected)",
-                    name.chars().take(64).collect::<String>()
-                ),
-            ),
+            None => {
+                let statuses: Vec<&str> = IncidentStatus::ALL.iter().map(|s| s.as_str()).collect();
+                p.error(
+                    "status",
+                    format!(
+                        "{:?} is not a status ({})",
+                        short(&name),
+                        statuses.join(", ")
+                    ),
+                )
+            }
         }
     }
     q.statuses.sort_unstable();
@@ -316,14 +310,8 @@ pub async fn list_incidents(
         let features = items
             .into_iter()
             .map(|i| {
-                let (lon, lat) = (i.location.lon, i.location.lat);
-                let id = i.id.clone();
-                serde_json::json!({
-                    "type": "Feature",
-                    "id": id,
-                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                    "properties": i,
-                })
+                let properties = serde_json::to_value(&i).expect("an item serialises");
+                point_feature(&i.id, &i.location, properties)
             })
             .collect();
         return Ok(geojson_response(features, next));

@@ -3,6 +3,7 @@
 pub mod agreements;
 pub mod blobs;
 pub mod entries;
+pub mod geojson;
 pub mod health;
 pub mod incidents;
 pub mod log;

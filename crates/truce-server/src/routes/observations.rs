@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use truce_engine::{ObservationQuery, ObservationRecord, rfc3339};
@@ -16,6 +16,7 @@ use truce_engine::{ObservationQuery, ObservationRecord, rfc3339};
 use crate::app::AppState;
 use crate::problem::Problem;
 use crate::query::{PageParams, Params, WindowParams};
+use crate::routes::geojson::{EventLocation, geojson_response, point_feature, wants_geojson};
 
 /// The parameters `GET /v1/observations` accepts besides [`WindowParams`] and [`PageParams`]
 /// (documentation; parsed strictly by [`Params`]).
@@ -44,15 +45,6 @@ const PARAMETERS: [&str; 9] = [
 
 /// Most affiliations in one query.
 const MAX_LIST: usize = 32;
-
-/// Where the event is, as derived from the observation (DESIGN §6).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EventLocation {
-    pub lat: f64,
-    pub lon: f64,
-    /// Uncertainty radius, metres.
-    pub radius_m: f64,
-}
 
 /// One logged observation.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -97,11 +89,7 @@ impl ObservationItem {
             affiliation: r.affiliation.to_string(),
             claim: r.claim,
             agreement_version: r.agreement_version,
-            location: EventLocation {
-                lat: r.point.lat,
-                lon: r.point.lon,
-                radius_m: r.point.radius_m,
-            },
+            location: r.point.into(),
             payload: serde_json::Value::Null,
         }
     }
@@ -126,26 +114,6 @@ fn query(raw: Option<&str>) -> Result<ObservationQuery, Problem> {
     q.after = p.cursor();
     p.finish().map_err(Problem::bad_query)?;
     Ok(q)
-}
-
-/// Whether the client asked for GeoJSON.
-pub(crate) fn wants_geojson(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    == Some(0.0)
-            });
-            media.eq_ignore_ascii_case("application/geo+json") && !refused
-        })
 }
 
 /// List observations: filtered by event window, box, type, affiliation, agreement and alleged
@@ -215,55 +183,26 @@ fn feature_collection(items: Vec<ObservationItem>, next: Option<String>) -> Resp
     let features: Vec<serde_json::Value> = items
         .into_iter()
         .map(|o| {
-            serde_json::json!({
-                "type": "Feature",
-                "id": o.id,
-                "geometry": {"type": "Point", "coordinates": [o.location.lon, o.location.lat]},
-                "properties": {
-                    "index": o.index,
-                    "log_time": o.log_time,
-                    "signer": o.signer,
-                    "affiliation": o.affiliation,
-                    "claim": o.claim,
-                    "agreement_version": o.agreement_version,
-                    "radius_m": o.location.radius_m,
-                    "payload": o.payload,
-                },
-            })
+            let properties = serde_json::json!({
+                "index": o.index,
+                "log_time": o.log_time,
+                "signer": o.signer,
+                "affiliation": o.affiliation,
+                "claim": o.claim,
+                "agreement_version": o.agreement_version,
+                "radius_m": o.location.radius_m,
+                "payload": o.payload,
+            });
+            point_feature(&o.id, &o.location, properties)
         })
         .collect();
     geojson_response(features, next)
-}
-
-/// A FeatureCollection of `features` with `next` as a foreign member, as `application/geo+json`.
-pub(crate) fn geojson_response(features: Vec<serde_json::Value>, next: Option<String>) -> Response {
-    let body = serde_json::json!({"type": "FeatureCollection", "features": features, "next": next});
-    let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/geo+json"),
-    );
-    resp
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use truce_model::taxonomy::EventType;
-
-    #[test]
-    fn accept_negotiation() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
-            wants_geojson(&m)
-        };
-        assert!(h("application/geo+json"));
-        assert!(h("application/json;q=0.5, Application/GEO+JSON"));
-        assert!(!h("application/json"));
-        assert!(!h("application/geo+json;q=0"));
-        assert!(!wants_geojson(&HeaderMap::new()));
-    }
 
     #[test]
     fn families_expand_and_bad_values_are_named() {

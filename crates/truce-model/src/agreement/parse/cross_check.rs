@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::SignedDuration;
 
 use super::super::document::{Due, PartyRole};
-use super::super::geometry;
+use super::super::geometry::{self, is_line, is_polygon};
 use super::{At, Cx, NOTIFY_GROUPS, Raw, RawZone};
 
 /// The ids of the parties, to resolve references against.
@@ -429,18 +429,4 @@ fn binding_reasons(raw: &Raw) -> BTreeMap<&str, Vec<String>> {
         }
     }
     reasons
-}
-
-fn is_line(g: &geo::Geometry<f64>) -> bool {
-    matches!(
-        g,
-        geo::Geometry::LineString(_) | geo::Geometry::MultiLineString(_)
-    )
-}
-
-fn is_polygon(g: &geo::Geometry<f64>) -> bool {
-    matches!(
-        g,
-        geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)
-    )
 }
