@@ -132,6 +132,8 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
             store,
             dir.operator_key.verifier(),
             Some((dir.config.origin.as_str(), &log_vkey)),
+            // An audit trusts no snapshot: every entry is admitted again.
+            None,
             |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
@@ -181,7 +183,7 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
             if leaves.len() < CHUNK && n + 1 < bundles {
                 continue;
             }
-            let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves));
+            let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves), Vec::new());
             if let Some(ready) = pending.replace(chunk) {
                 admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
                 bar.set_position(replayer.size());

@@ -41,10 +41,19 @@ struct World {
 /// The Donbas example in force, two monitors, a verifier and the parties' keys; ticks out of the
 /// way (a tick between reading `/v1/state` and replaying would change the size compared).
 async fn world(tmp: &std::path::Path) -> World {
+    world_with(tmp, 50_000).await
+}
+
+/// [`world`] with a snapshot taken every `snapshot_every` entries.
+async fn world_with(tmp: &std::path::Path, snapshot_every: u64) -> World {
     let data = init(tmp);
     let config = data.join("truce.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let quiet = text.replace("tick_seconds = 60", "tick_seconds = 86400");
+    let quiet = quiet.replace(
+        "snapshot_every = 50000",
+        &format!("snapshot_every = {snapshot_every}"),
+    );
     assert_ne!(quiet, text, "truce.toml has no `tick_seconds = 60` line");
     std::fs::write(&config, quiet).unwrap();
     let server = Server::start(&data);
@@ -296,6 +305,96 @@ async fn live_digest_equals_replayed_digest_after_a_random_workload() {
     w.server.stop();
     let replayed = replay(&["--data", data.to_str().unwrap()]);
     assert_eq!(replayed, live, "the replayed state, section by section");
+}
+
+/// What the server logged at its last start, without colours.
+fn server_log(data: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(data.with_extension("stderr.log")).unwrap();
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// Regression (issue 9, restart time): a restart starts from the latest snapshot and reaches the
+/// same state; a damaged snapshot is named, set aside, and the whole log replayed instead.
+#[tokio::test]
+async fn a_restart_starts_from_the_latest_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world_with(tmp.path(), 20).await;
+    for i in 0..45 {
+        let start = NOV_1 + (i % 7) as i64 * 20 * MINUTE;
+        let lat = 48.0 + (i % 5) as f64 * 0.01;
+        ok(
+            &w,
+            &w.smm,
+            "observation",
+            report(&format!("r-{i}"), lat, 38.0, 500, start),
+        )
+        .await;
+    }
+    ok(
+        &w,
+        &w.verifier,
+        "decision",
+        json!({"id": "d-1", "incident": "r-0", "status": "verified", "reason": "seen"}),
+    )
+    .await;
+    ok(
+        &w,
+        &w.ru,
+        "dispute",
+        json!({"id": "x-1", "incident": "r-0", "reason": "no"}),
+    )
+    .await;
+    let (_, live) = w.server.get("/v1/state").await;
+    let data = w.server.data.clone();
+    w.server.stop();
+    let snapshots = data.join("snapshots");
+    let mut files: Vec<_> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "the newest two are kept: {files:?}");
+
+    let server = Server::start(&data);
+    let (_, restarted) = server.get("/v1/state").await;
+    assert_eq!(restarted, live);
+    let log = server_log(&data);
+    assert!(log.contains("starting from a snapshot"), "{log}");
+    let restored: u64 = log
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("restored="))
+        .unwrap_or_else(|| panic!("{log}"))
+        .parse()
+        .unwrap();
+    assert!(restored >= 20, "{log}");
+    server.stop();
+
+    // Damage the newest snapshot: it is named, and the next start replays everything.
+    let newest = files.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(newest, bytes).unwrap();
+    std::fs::remove_file(&files[0]).unwrap();
+    let server = Server::start(&data);
+    let (_, restarted) = server.get("/v1/state").await;
+    assert_eq!(restarted, live);
+    let log = server_log(&data);
+    let name = newest.file_name().unwrap().to_str().unwrap();
+    assert!(
+        log.contains("snapshot not used") && log.contains(name),
+        "{log}"
+    );
+    assert!(log.contains("restored=0"), "{log}");
 }
 
 /// `truce replay ARGS --json`, which must succeed; its JSON.

@@ -165,24 +165,24 @@ fn incident_story_status_rulings_and_merges() {
 }
 
 /// A deterministic generator (xorshift) for workloads.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
 /// `n` observation payloads near one spot, from three keys; distinct radii so that the
 /// incident locator has no ties.
-fn workload(seed: u64, n: usize) -> Vec<(usize, serde_json::Value)> {
+pub(crate) fn workload(seed: u64, n: usize) -> Vec<(usize, serde_json::Value)> {
     let mut rng = Rng(seed | 1);
     (0..n)
         .map(|i| {

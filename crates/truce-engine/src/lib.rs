@@ -23,6 +23,7 @@ mod observation_record;
 mod observations;
 mod refusal;
 mod rulings;
+mod snapshot;
 
 pub use admit::{Admitted, Effect, Keyring, Prepared};
 pub use agreements::{AgreementRecord, AgreementStatus, ProposedVersion, VersionRecord, rfc3339};
@@ -36,6 +37,7 @@ pub use observation_query::{BBox, ObservationPage, ObservationQuery};
 pub use observation_record::ObservationRecord;
 pub use observations::OBSERVER_ROLES;
 pub use refusal::Refusal;
+pub use snapshot::{Effects, Saved, Snapshot, SnapshotError};
 
 use std::collections::BTreeMap;
 

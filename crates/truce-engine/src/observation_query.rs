@@ -148,24 +148,56 @@ pub(crate) struct ObservationIndex {
     by_type: BTreeMap<EventType, Vec<u32>>,
     by_affiliation: BTreeMap<Arc<str>, Vec<u32>>,
     located: RTree<Located>,
+    /// Boxes not in `located` yet ([`ObservationIndex::defer`]); empty whenever a query runs.
+    deferred: Vec<Located>,
 }
 
 impl ObservationIndex {
     /// Indexes `r`, stored at `position`.
     pub(crate) fn insert(&mut self, position: u32, r: &ObservationRecord) {
+        let located = self.lists(position, r);
+        self.flush();
+        self.located.insert(located);
+    }
+
+    /// [`ObservationIndex::insert`], but the R-tree box waits for [`ObservationIndex::flush`],
+    /// which loads all waiting boxes at once (bulk loading a million boxes is several times
+    /// faster than inserting them one by one).
+    pub(crate) fn defer(&mut self, position: u32, r: &ObservationRecord) {
+        let located = self.lists(position, r);
+        self.deferred.push(located);
+    }
+
+    /// Puts the deferred boxes into the R-tree.
+    pub(crate) fn flush(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        if self.located.size() == 0 {
+            self.located = RTree::bulk_load(deferred);
+        } else {
+            for l in deferred {
+                self.located.insert(l);
+            }
+        }
+    }
+
+    /// Adds `position` to the type and affiliation lists; its R-tree box.
+    fn lists(&mut self, position: u32, r: &ObservationRecord) -> Located {
         self.by_type.entry(r.event_type).or_default().push(position);
         self.by_affiliation
             .entry(r.affiliation.clone())
             .or_default()
             .push(position);
         let (from, to) = (r.from_ms as f64 / MS_PER_DAY, r.to_ms as f64 / MS_PER_DAY);
-        self.located.insert(GeomWithData::new(
+        GeomWithData::new(
             Rectangle::from_corners(
                 [r.point.lon, r.point.lat, from],
                 [r.point.lon, r.point.lat, to],
             ),
             position,
-        ));
+        )
     }
 
     /// One page of the records matching `q`; `items` are the records, in log order.
@@ -174,6 +206,7 @@ impl ObservationIndex {
         items: &'a [ObservationRecord],
         q: &ObservationQuery,
     ) -> ObservationPage<'a> {
+        debug_assert!(self.deferred.is_empty(), "queries see every observation");
         let limit = q.limit.max(1);
         let start = match q.after {
             Some(after) => items.partition_point(|r| r.index <= after),

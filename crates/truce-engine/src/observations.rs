@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
 use truce_model::observation::Observation;
+use truce_model::taxonomy::Family;
 
 use crate::State;
 use crate::agreements::{AgreementStatus, rfc3339};
@@ -58,7 +59,21 @@ impl Observations {
         a
     }
 
-    pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) {
+    pub(crate) fn record(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
+        self.file(r, index, time_ms, false);
+    }
+
+    /// [`Observations::record`] whose R-tree box waits for [`Observations::flush`].
+    pub(crate) fn record_deferred(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
+        self.file(r, index, time_ms, true);
+    }
+
+    /// Puts deferred boxes into the index.
+    pub(crate) fn flush(&mut self) {
+        self.index.flush();
+    }
+
+    fn file(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64, defer: bool) {
         r.index = index;
         r.time_ms = time_ms;
         r.signer = self.intern(&r.signer);
@@ -70,10 +85,12 @@ impl Observations {
         let position = self.items.len();
         self.by_id.entry(r.id.clone()).or_insert(position);
         // Positions are u32: four billion observations is beyond what one state holds in memory.
-        self.index.insert(
-            u32::try_from(position).expect("fewer than 2^32 observations"),
-            &r,
-        );
+        let position = u32::try_from(position).expect("fewer than 2^32 observations");
+        if defer {
+            self.index.defer(position, &r);
+        } else {
+            self.index.insert(position, &r);
+        }
         self.items.push(r);
     }
 
@@ -127,6 +144,35 @@ pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
 impl State {
     /// Records an applied observation and files it into its incident.
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
+        let (agreement, family, link, facts) = self.file_record(r, index, time_ms, false);
+        self.incidents.insert(&agreement, family, link, &facts);
+    }
+
+    /// [`State::record_observation`] for a snapshot's observation, whose incident root (the
+    /// position of its lowest member at the time of the snapshot) and whether it started an
+    /// incident on arrival the snapshot recorded: it joins that incident without a search for
+    /// partners. `None` if the root is not one.
+    pub(crate) fn restore_observation(
+        &mut self,
+        r: ObservationRecord,
+        root: u32,
+        started: bool,
+    ) -> Option<()> {
+        let (index, time_ms) = (r.index, r.time_ms);
+        let (agreement, family, link, facts) = self.file_record(r, index, time_ms, true);
+        self.incidents
+            .restore(&agreement, family, link, &facts, root, started)
+    }
+
+    /// Stores `r` (logged at `index`, `time_ms`) and returns what its incident needs of it.
+    /// With `defer`, index boxes wait for [`State::finish_restore`].
+    fn file_record(
+        &mut self,
+        r: ObservationRecord,
+        index: u64,
+        time_ms: i64,
+        defer: bool,
+    ) -> (Arc<str>, Family, LinkPoint, MemberFacts) {
         // Admission found the version in force; it cannot have disappeared since.
         let params = self
             .agreement(&r.agreement)
@@ -134,7 +180,11 @@ impl State {
             .map_or(LinkParams::NONE, |v| {
                 LinkParams::of(&v.agreement.verification)
             });
-        self.observations.record(r, index, time_ms);
+        if defer {
+            self.observations.record_deferred(r, index, time_ms);
+        } else {
+            self.observations.record(r, index, time_ms);
+        }
         let position = self.observations.len() - 1;
         debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
         // The stored record: its strings are interned, and incidents share them.
@@ -156,8 +206,7 @@ impl State {
             event_type: r.event_type,
             version: r.agreement_version,
         };
-        let (agreement, family) = (r.agreement.clone(), r.family);
-        self.incidents.insert(&agreement, family, link, &facts);
+        (r.agreement.clone(), r.family, link, facts)
     }
 
     /// The state-dependent checks of an observation logged at `time_ms` (see the module docs),

@@ -134,7 +134,7 @@ impl State {
     }
 
     /// The incident `name` refers to, for filing a ruling (by then it may have merged).
-    fn incident_named_mut(&mut self, name: &str) -> Option<&mut Incident> {
+    pub(crate) fn incident_named_mut(&mut self, name: &str) -> Option<&mut Incident> {
         let position = self.observations.position(name)?;
         self.incidents.named_mut(position)
     }

@@ -60,3 +60,10 @@ pub(crate) fn log(
     state.apply(result?, index, time);
     Ok(index)
 }
+
+/// A `tick` entry signed by `operator` for log time `time_ms` (as the server's ticker writes it).
+pub(crate) fn tick(operator: &PrivateKey, time_ms: i64) -> Envelope {
+    let payload = serde_json::json!({"id": format!("tick-{time_ms}"),
+        "time": crate::rfc3339(time_ms)});
+    Envelope::sign("tick", payload.to_string().as_bytes(), &[operator])
+}

@@ -316,6 +316,14 @@ pub struct Weapon {
     pub calibre_mm: Option<f64>,
 }
 
+impl Weapon {
+    /// A weapon of `class` and optional calibre (not checked: [`Observation`] parsing checks
+    /// what comes from outside).
+    pub fn new(class: WeaponClass, calibre_mm: Option<f64>) -> Weapon {
+        Weapon { class, calibre_mm }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]

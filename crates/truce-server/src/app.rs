@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
-use truce_engine::State;
+use truce_engine::{Snapshot, State};
 use truce_log::checkpoint::open_checkpoint;
 use truce_log::merkle::{self, Frontier};
 use truce_model::keys::VerifierKey;
@@ -25,6 +25,7 @@ use crate::ledger::{Ledger, Published};
 use crate::replay::{CHUNK, Pending, Replayer};
 use crate::sequencer::{self, Sequencer};
 use crate::shared::{Recovering, SharedState, StateLost};
+use crate::snapshots::{Restoring, Snapshots};
 use crate::tiles::TileCache;
 
 /// Everything a request handler needs.
@@ -62,6 +63,8 @@ pub enum ReplayError {
     Entry { index: u64, problem: String },
     /// The stored tree or checkpoint disagrees with the entries.
     Tree(String),
+    /// The snapshot does not fit the log (replay without it).
+    Snapshot(String),
 }
 
 impl fmt::Display for ReplayError {
@@ -74,6 +77,7 @@ impl fmt::Display for ReplayError {
             ReplayError::Tree(problem) => {
                 write!(f, "the stored Merkle tree fails verification: {problem}")
             }
+            ReplayError::Snapshot(problem) => write!(f, "the snapshot does not fit: {problem}"),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Replayed {
     pub hashes: crate::ledger::HashCache,
     /// Every entry id in the log.
     pub seen: crate::seen::SeenIds,
+    /// Entries whose effect came from the snapshot rather than from decoding the leaf.
+    pub restored: u64,
 }
 
 /// Recomputes the state and the tree from every entry in `store`, checking on the way that
@@ -98,13 +104,22 @@ pub struct Replayed {
 /// at a time: while page k is admitted on this thread, page k + 1 is prepared on the others and
 /// a task reads page k + 2 and its stored tree hashes from the store. This blocks the calling
 /// thread while it admits (start-up and `truce replay` have nothing else to do meanwhile).
+///
+/// With a `snapshot` (of at most `total` entries, checked by [`crate::snapshots`]), the entries it
+/// covers are only hashed and their saved effects applied; whatever goes wrong with the snapshot
+/// itself is a [`ReplayError::Snapshot`], after which the caller replays without it.
 pub async fn replay(
     store: Arc<dyn Store>,
     operator: VerifierKey,
     checkpoint_key: Option<(&str, &VerifierKey)>,
+    snapshot: Option<&Snapshot>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
+    let mut restoring = match snapshot {
+        Some(s) => Restoring::new(s).map_err(ReplayError::Snapshot)?,
+        None => Restoring::none(),
+    };
     let mut replayer = Replayer::new(operator);
     let mut seen = crate::seen::SeenIds::default();
     let cache = crate::ledger::HashCache::default();
@@ -116,15 +131,26 @@ pub async fn replay(
     let mut next = read
         .recv()
         .await
-        .map(|page| page.map(|p| prepare_page(p, &replayer)));
+        .map(|page| page.map(|p| prepare_page(p, &replayer, &restoring)));
+    // Where the time goes: waiting for the store, waiting for the preparing threads.
+    let (started, mut reading, mut preparing) = (
+        std::time::Instant::now(),
+        std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+    );
     while let Some(current) = next.take() {
         let (page, pending) = current?;
+        let waited = std::time::Instant::now();
         next = read
             .recv()
             .await
-            .map(|page| page.map(|p| prepare_page(p, &replayer)));
+            .map(|page| page.map(|p| prepare_page(p, &replayer, &restoring)));
+        reading += waited.elapsed();
+        let waited = std::time::Instant::now();
+        let prepared = pending.wait();
+        preparing += waited.elapsed();
         let mut recomputed: Vec<[u8; 32]> = Vec::with_capacity(page.hashes.len());
-        for (e, leaf) in page.entries.iter().zip(pending.wait()) {
+        for (e, leaf) in page.entries.iter().zip(prepared) {
             let fail = |problem: String| ReplayError::Entry {
                 index: e.index,
                 problem,
@@ -138,20 +164,37 @@ pub async fn replay(
             if leaf.time_ms().is_some_and(|t| t != e.time_ms) {
                 return Err(fail("log time out of order or mismatched".into()));
             }
-            let resolver = match leaf.envelope() {
-                Some(env) => BlobResolver::for_envelope(&*store, env)
-                    .await
-                    .map_err(ReplayError::Store)?,
-                None => BlobResolver::default(),
+            let covered = restoring.covers(e.index);
+            let applied = if covered {
+                let saved = restoring
+                    .next_for(e.index, e.time_ms)
+                    .map_err(ReplayError::Snapshot)?;
+                // Whatever goes wrong here is the snapshot's: a full replay decides.
+                replayer
+                    .restore(leaf.leaf_hash, saved)
+                    .map_err(|err| ReplayError::Snapshot(err.problem))?
+            } else {
+                let resolver = match leaf.envelope() {
+                    Some(env) => BlobResolver::for_envelope(&*store, env)
+                        .await
+                        .map_err(ReplayError::Store)?,
+                    None => BlobResolver::default(),
+                };
+                replayer
+                    .admit(leaf, &resolver)
+                    .map_err(|err| fail(err.problem))?
             };
-            let applied = replayer
-                .admit(leaf, &resolver)
-                .map_err(|err| fail(err.problem))?;
             if applied.id != e.entry_id {
-                return Err(fail(
-                    "the stored entry id differs from the payload's".into(),
-                ));
+                let problem = "the stored entry id differs from the payload's";
+                return Err(if covered {
+                    ReplayError::Snapshot(format!("entry {}: {problem}", e.index))
+                } else {
+                    fail(problem.into())
+                });
             }
+            restoring
+                .check_root(replayer.size(), || replayer.root())
+                .map_err(ReplayError::Snapshot)?;
             seen.insert(&e.entry_id);
             recomputed.extend(applied.pushed.into_iter().map(|(_, h)| h));
         }
@@ -176,6 +219,12 @@ pub async fn replay(
             problem: "missing from the store".into(),
         });
     }
+    tracing::debug!(
+        total_ms = started.elapsed().as_millis() as u64,
+        waiting_for_the_store_ms = reading.as_millis() as u64,
+        waiting_for_preparation_ms = preparing.as_millis() as u64,
+        "replayed"
+    );
     let (state, frontier) = replayer.finish();
     let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
     if hash_count != merkle::stored_hash_count(total) {
@@ -184,6 +233,24 @@ pub async fn replay(
             merkle::stored_hash_count(total)
         )));
     }
+    check_checkpoint(&*store, checkpoint_key, total, &frontier).await?;
+    Ok(Replayed {
+        state,
+        frontier,
+        hashes: cache,
+        seen,
+        restored: restoring.restored(),
+    })
+}
+
+/// The latest stored checkpoint, if `checkpoint_key` is given, is signed by it and covers exactly
+/// the `total` entries, with the root `frontier` recomputed from them.
+async fn check_checkpoint(
+    store: &dyn Store,
+    checkpoint_key: Option<(&str, &VerifierKey)>,
+    total: u64,
+    frontier: &Frontier,
+) -> Result<(), ReplayError> {
     if let Some((origin, key)) = checkpoint_key {
         match store.checkpoint().await.map_err(ReplayError::Store)? {
             None if total == 0 => {}
@@ -206,12 +273,7 @@ pub async fn replay(
             }
         }
     }
-    Ok(Replayed {
-        state,
-        frontier,
-        hashes: cache,
-        seen,
-    })
+    Ok(())
 }
 
 /// A page of entries read from the store, with the stored tree hashes its leaves must yield.
@@ -233,7 +295,7 @@ async fn read_pages(
 ) {
     let mut start = 0;
     while start < total {
-        let page = read_page(&*store, start).await;
+        let page = read_page(&*store, start, total).await;
         let next = page
             .as_ref()
             .map_or(total, |p| start + p.entries.len() as u64);
@@ -244,30 +306,35 @@ async fn read_pages(
     }
 }
 
-async fn read_page(store: &dyn Store, start: u64) -> Result<Page, ReplayError> {
-    let entries = store
-        .entries(start, CHUNK as u32)
-        .await
-        .map_err(ReplayError::Store)?;
+/// Reads the page of entries from `start` (of `total`) and its stored tree hashes, the two
+/// concurrently (on two of the store's reader connections).
+async fn read_page(store: &dyn Store, start: u64, total: u64) -> Result<Page, ReplayError> {
+    let count = (total - start).min(CHUNK as u64);
+    let hashes_from = merkle::stored_hash_count(start);
+    let hashes_to = merkle::stored_hash_count(start + count);
+    let read_hashes = async {
+        let mut hashes = Vec::with_capacity((hashes_to - hashes_from) as usize);
+        while (hashes.len() as u64) < hashes_to - hashes_from {
+            let at = hashes_from + hashes.len() as u64;
+            let want = (hashes_to - at).min(10_000) as u32;
+            let got = store.hashes(at, want).await.map_err(ReplayError::Store)?;
+            let short = got.len() < want as usize;
+            hashes.extend(got);
+            if short {
+                break;
+            }
+        }
+        Ok(hashes)
+    };
+    let (entries, hashes) = tokio::join!(store.entries(start, count as u32), read_hashes);
+    let entries = entries.map_err(ReplayError::Store)?;
     if entries.is_empty() {
         return Err(ReplayError::Entry {
             index: start,
             problem: "missing from the store".into(),
         });
     }
-    let hashes_from = merkle::stored_hash_count(start);
-    let hashes_to = merkle::stored_hash_count(start + entries.len() as u64);
-    let mut hashes = Vec::with_capacity((hashes_to - hashes_from) as usize);
-    while (hashes.len() as u64) < hashes_to - hashes_from {
-        let at = hashes_from + hashes.len() as u64;
-        let want = (hashes_to - at).min(10_000) as u32;
-        let got = store.hashes(at, want).await.map_err(ReplayError::Store)?;
-        let short = got.len() < want as usize;
-        hashes.extend(got);
-        if short {
-            break;
-        }
-    }
+    let hashes = hashes?;
     Ok(Page {
         entries,
         hashes_from,
@@ -276,13 +343,18 @@ async fn read_page(store: &dyn Store, start: u64) -> Result<Page, ReplayError> {
 }
 
 /// Hands a page's leaves to the pipeline to prepare in the background.
-fn prepare_page(mut page: Page, replayer: &Replayer) -> (Page, Pending) {
+fn prepare_page(mut page: Page, replayer: &Replayer, restoring: &Restoring) -> (Page, Pending) {
+    let hash_only = page
+        .entries
+        .iter()
+        .map(|e| restoring.covers(e.index))
+        .collect();
     let leaves = page
         .entries
         .iter_mut()
         .map(|e| std::mem::take(&mut e.leaf))
         .collect();
-    let pending = replayer.prepare_in_background(leaves);
+    let pending = replayer.prepare_in_background(leaves, hash_only);
     (page, pending)
 }
 
@@ -295,20 +367,59 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Start-up's replay: from the latest usable snapshot if there is one (see [`crate::snapshots`]),
+/// and from the whole log if there is none or it does not fit.
+async fn restart(
+    store: &Arc<dyn Store>,
+    dir: &DataDir,
+    snapshots: &Snapshots,
+) -> Result<Replayed, ReplayError> {
+    let log_vkey = dir.log_key.verifier();
+    let checkpoint_key = Some((dir.config.origin.as_str(), &log_vkey));
+    let progress = |done, total| tracing::info!(done, total, "replaying the log");
+    let total = store.size().await.map_err(ReplayError::Store)?;
+    let operator = dir.operator_key.verifier();
+    if let Some(snapshot) = snapshots.latest(total) {
+        tracing::info!(size = snapshot.size, "starting from a snapshot");
+        match replay(
+            store.clone(),
+            operator.clone(),
+            checkpoint_key,
+            Some(&snapshot),
+            progress,
+        )
+        .await
+        {
+            Err(ReplayError::Snapshot(problem)) => {
+                tracing::warn!(size = snapshot.size, %problem, "snapshot not used; replaying the whole log");
+            }
+            done => {
+                snapshots.loaded(snapshot.size);
+                return done;
+            }
+        }
+    }
+    replay(store.clone(), operator, checkpoint_key, None, progress).await
+}
+
 impl AppState {
     /// Rebuilds the state from `store` and starts the sequencer task.
     pub async fn start(store: Arc<dyn Store>, dir: &DataDir) -> Result<AppState, ReplayError> {
         let operator = dir.operator_key.verifier();
         let log_vkey = dir.log_key.verifier();
-        let replayed = replay(
-            store.clone(),
-            operator.clone(),
-            Some((&dir.config.origin, &log_vkey)),
-            |done, total| tracing::info!(done, total, "replaying the log"),
-        )
-        .await?;
-        tracing::info!(size = replayed.state.size(), "state rebuilt from the log");
+        let snapshots = Arc::new(Snapshots::new(
+            dir.snapshots_path(),
+            dir.log_key.clone(),
+            dir.config.snapshot_every,
+        ));
+        let replayed = restart(&store, dir, &snapshots).await?;
+        tracing::info!(
+            size = replayed.state.size(),
+            restored = replayed.restored,
+            "state rebuilt from the log"
+        );
         let hashes = Arc::new(replayed.hashes);
+        let (size, root) = (replayed.frontier.size(), replayed.frontier.root());
         let ledger = Ledger::new(
             dir.config.origin.clone(),
             dir.log_key.clone(),
@@ -328,7 +439,12 @@ impl AppState {
             published: published_tx,
             seen: seen.clone(),
             hashes: hashes.clone(),
+            snapshots: snapshots.clone(),
         };
+        // A long replay is not repeated at the next start.
+        if snapshots.due(size) {
+            snapshots.take(&shared, root).await;
+        }
         tokio::spawn(sequencer.run(rx));
         tokio::spawn(crate::ticker::run(
             Arc::new(dir.operator_key.clone()),
@@ -497,17 +613,16 @@ mod tests {
         assert_eq!(store.size().await.unwrap(), 1);
     }
 
-    /// Regression (issue 9 review): a decision naming an observation logged in the same batch
-    /// is judged after that observation, as replay judges it, not refused with "no incident".
-    #[tokio::test]
-    async fn a_ruling_naming_an_entry_of_its_own_batch_is_admitted() {
+    /// Keys UA and RU (parties), a monitor and a verifier accredited, and agreement `a` between
+    /// UA and RU in force; the keys in that order.
+    async fn agreement_in_force(
+        dir: &DataDir,
+        router: &axum::Router,
+    ) -> [truce_model::keys::PrivateKey; 4] {
         use serde_json::json;
         use sha2::Digest as _;
-        use truce_model::dsse::Envelope;
         use truce_model::keys::PrivateKey;
 
-        let tmp = tempfile::tempdir().unwrap();
-        let (dir, _store, app, router) = start(&tmp).await;
         let key = |name: &str, seed: u8| PrivateKey::from_seed(name, [seed; 32]).unwrap();
         let (ua, ru, monitor, verifier) = (
             key("ukraine", 2),
@@ -515,14 +630,6 @@ mod tests {
             key("monitor", 4),
             key("verifier", 5),
         );
-        let logged = |k: &PrivateKey, kind: &str, payload: serde_json::Value| {
-            let env = Envelope::sign(kind, payload.to_string().as_bytes(), &[k]);
-            let router = router.clone();
-            async move {
-                let (status, body) = call(&router, post(&env)).await;
-                assert_eq!(status, StatusCode::OK, "{body}");
-            }
-        };
         let operator = &dir.operator_key;
         for (k, roles, aff) in [
             (&ua, "party", "UA"),
@@ -531,6 +638,7 @@ mod tests {
             (&verifier, "verifier", "OSCE"),
         ] {
             logged(
+                router,
                 operator,
                 "key",
                 json!({"id": format!("k-{}", k.name()),
@@ -547,6 +655,7 @@ mod tests {
             ru.verifier()
         );
         logged(
+            router,
             operator,
             "agreement",
             json!({"id": "a-1", "agreement": "a", "version": 1,
@@ -556,6 +665,7 @@ mod tests {
         let sha = hex::encode(sha2::Sha256::digest(doc.as_bytes()));
         for k in [&ua, &ru] {
             logged(
+                router,
                 k,
                 "consent",
                 json!({"id": format!("c-{}", k.name()), "agreement": "a",
@@ -563,6 +673,121 @@ mod tests {
             )
             .await;
         }
+
+        [ua, ru, monitor, verifier]
+    }
+
+    /// Signs and logs `payload` as `kind` with `key`, which must be accepted.
+    async fn logged(
+        router: &axum::Router,
+        key: &truce_model::keys::PrivateKey,
+        kind: &str,
+        payload: serde_json::Value,
+    ) {
+        let env = truce_model::dsse::Envelope::sign(kind, payload.to_string().as_bytes(), &[key]);
+        let (status, body) = call(router, post(&env)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Regression (issue 9, restart time): replay from a snapshot applies its saved effects for
+    /// the entries it covers, decodes the rest, and reaches the full replay's state; a snapshot
+    /// of another tree is refused as such, so that start-up replays without it.
+    #[tokio::test]
+    async fn replay_from_a_snapshot_reaches_the_full_replay() {
+        use serde_json::json;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, store, app, router) = start(&tmp).await;
+        let [ua, _, monitor, verifier] = agreement_in_force(&dir, &router).await;
+        let report = |i: usize| {
+            json!({"id": format!("o-{i}"), "agreement": "a",
+                "observed": {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:10:00Z"},
+                "observer": {"mode": "heard"},
+                "event": {"type": "explosion", "count": 1,
+                          "location": {"lat": 48.0 + (i % 4) as f64 * 0.3, "lon": 38.0}}})
+        };
+        for i in 0..6 {
+            logged(&router, &monitor, "observation", report(i)).await;
+        }
+        logged(
+            &router,
+            &verifier,
+            "decision",
+            json!({"id": "d-1", "incident": "o-1", "status": "verified", "reason": "seen"}),
+        )
+        .await;
+        logged(
+            &router,
+            &ua,
+            "dispute",
+            json!({"id": "x-1", "incident": "o-2", "reason": "no"}),
+        )
+        .await;
+        let (snapshot, cut) = {
+            let state = app.read().unwrap();
+            let root = app.published.borrow().root;
+            (Snapshot::encode(&state, root), state.size())
+        };
+        // More after the snapshot: observations that merge with covered ones, a ruling.
+        for i in 6..10 {
+            logged(&router, &monitor, "observation", report(i)).await;
+        }
+        logged(
+            &router,
+            &verifier,
+            "decision",
+            json!({"id": "d-2", "incident": "o-2", "status": "rejected", "reason": "no"}),
+        )
+        .await;
+        let live = app.read().unwrap().digest();
+
+        let store: Arc<dyn Store> = store;
+        let operator = dir.operator_key.verifier();
+        let log_vkey = dir.log_key.verifier();
+        let key = Some((dir.config.origin.as_str(), &log_vkey));
+        let snapshot = Snapshot::decode(snapshot).unwrap();
+        let full = replay(store.clone(), operator.clone(), key, None, |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(full.restored, 0);
+        let quick = replay(
+            store.clone(),
+            operator.clone(),
+            key,
+            Some(&snapshot),
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(quick.restored, 8, "six observations and two rulings");
+        assert_eq!(snapshot.size, cut);
+        assert_eq!(quick.state.digest(), live);
+        assert_eq!(full.state.digest(), live);
+        assert_eq!(quick.frontier.root(), full.frontier.root());
+
+        // The same effects named for another tree.
+        let state = app.read().unwrap().clone();
+        let other = Snapshot::decode(Snapshot::encode(&state, [0; 32])).unwrap();
+        drop(state);
+        match replay(store, operator, key, Some(&other), |_, _| {}).await {
+            Err(ReplayError::Snapshot(problem)) => {
+                assert!(problem.contains("tree hash"), "{problem}")
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a snapshot of another tree was used"),
+        }
+    }
+
+    /// Regression (issue 9 review): a decision naming an observation logged in the same batch
+    /// is judged after that observation, as replay judges it, not refused with "no incident".
+    #[tokio::test]
+    async fn a_ruling_naming_an_entry_of_its_own_batch_is_admitted() {
+        use serde_json::json;
+        use truce_model::dsse::Envelope;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _store, app, router) = start(&tmp).await;
+        let [_, _, monitor, verifier] = agreement_in_force(&dir, &router).await;
 
         // Both queued before the sequencer runs again: one batch.
         let observation = Envelope::sign(

@@ -26,6 +26,10 @@ pub struct Config {
     /// How often the server logs a `tick` so that time passes in the log.
     #[serde(default = "default_tick")]
     pub tick_seconds: u64,
+    /// Entries logged between two snapshots of the derived state, which make a restart decode
+    /// only the entries logged since (`0`: no snapshots; see [`crate::snapshots`]).
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
     /// Witnesses asked to cosign every checkpoint (`[[witnesses]] url = "http://…", vkey = "…"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<crate::cosignatures::WitnessConfig>,
@@ -36,6 +40,10 @@ pub struct Config {
 
 fn default_tick() -> u64 {
     60
+}
+
+fn default_snapshot_every() -> u64 {
+    50_000
 }
 
 /// An opened data directory.
@@ -106,6 +114,11 @@ impl DataDir {
         self.root.join("truce.sqlite")
     }
 
+    /// The directory of the derived state's snapshots ([`crate::snapshots`]).
+    pub fn snapshots_path(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
     /// Creates a data directory with fresh keys. Refuses a non-empty directory.
     pub fn init(root: &Path, origin: &str) -> Result<DataDir, DataDirError> {
         check_origin(origin)?;
@@ -137,6 +150,7 @@ impl DataDir {
         let config = Config {
             origin: origin.to_string(),
             tick_seconds: default_tick(),
+            snapshot_every: default_snapshot_every(),
             witnesses: Vec::new(),
             limits: Default::default(),
         };

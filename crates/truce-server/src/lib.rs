@@ -22,6 +22,7 @@ pub mod routes;
 pub mod seen;
 pub mod sequencer;
 pub mod shared;
+pub mod snapshots;
 pub mod ticker;
 pub mod tiles;
 

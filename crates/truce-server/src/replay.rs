@@ -53,18 +53,23 @@ const MIN_PER_THREAD: usize = 256;
 pub struct PreparedLeaf {
     /// RFC 6962 leaf hash of the leaf bytes.
     pub leaf_hash: [u8; 32],
-    decoded: Result<(i64, Prepared), String>,
+    /// `None` for a leaf that was only hashed (its effect comes from a snapshot).
+    decoded: Option<Result<(i64, Prepared), String>>,
 }
 
 impl PreparedLeaf {
     /// The leaf's log time, if it decoded.
     pub fn time_ms(&self) -> Option<i64> {
-        self.decoded.as_ref().ok().map(|(t, _)| *t)
+        self.decoded.as_ref()?.as_ref().ok().map(|(t, _)| *t)
     }
 
     /// The leaf's envelope, if it decoded (to fetch the blobs an agreement references).
     pub fn envelope(&self) -> Option<&Envelope> {
-        self.decoded.as_ref().ok().map(|(_, p)| p.envelope())
+        self.decoded
+            .as_ref()?
+            .as_ref()
+            .ok()
+            .map(|(_, p)| p.envelope())
     }
 }
 
@@ -127,7 +132,8 @@ impl Replayer {
     }
 
     /// The state and frontier.
-    pub fn finish(self) -> (State, Frontier) {
+    pub fn finish(mut self) -> (State, Frontier) {
+        self.state.finish_restore();
         (self.state, self.frontier)
     }
 
@@ -137,6 +143,7 @@ impl Replayer {
         prepare(
             &self.state.keyring(),
             leaves,
+            &[],
             self.threads,
             self.min_per_thread,
         )
@@ -145,12 +152,15 @@ impl Replayer {
     /// [`Replayer::prepare`] on a thread of its own, so that the caller can admit the previous
     /// chunk (or read the next) meanwhile. The keys are those the state knows now, before the
     /// chunks not yet admitted: signatures by keys those accredit are verified at admission.
-    pub fn prepare_in_background(&self, leaves: Vec<Vec<u8>>) -> Pending {
+    ///
+    /// Leaves whose entry in `hash_only` is true are only hashed: their effects come from a
+    /// snapshot ([`Replayer::restore`]). An empty `hash_only` decodes every leaf.
+    pub fn prepare_in_background(&self, leaves: Vec<Vec<u8>>, hash_only: Vec<bool>) -> Pending {
         let keyring = self.state.keyring();
         let (threads, min) = (self.threads, self.min_per_thread);
         Pending(
             worker()
-                .spawn(move || prepare(&keyring, &leaves, threads, min))
+                .spawn(move || prepare(&keyring, &leaves, &hash_only, threads, min))
                 .expect("the OS starts a thread (as std::thread::spawn assumes)"),
         )
     }
@@ -165,25 +175,77 @@ impl Replayer {
     ) -> Result<Applied, EntryError> {
         let index = self.state.size();
         let fail = |problem: String| EntryError { index, problem };
-        let (time_ms, prepared) = leaf.decoded.map_err(fail)?;
-        if time_ms < self.last_time {
-            return Err(fail(format!(
-                "log time {time_ms} is earlier than the previous entry's ({})",
-                self.last_time
-            )));
-        }
+        let (time_ms, prepared) = leaf
+            .decoded
+            .ok_or_else(|| fail("the leaf was only hashed".into()))?
+            .map_err(fail)?;
+        self.check_time(time_ms).map_err(fail)?;
         let admitted = self
             .state
             .admit_prepared(&prepared, time_ms, resolver)
             .map_err(|r| fail(format!("no longer admissible: {r}")))?;
+        self.apply(leaf.leaf_hash, admitted, time_ms).map_err(fail)
+    }
+
+    /// Step 2 for a leaf a snapshot covers: applies the effect `saved` it recorded for this
+    /// index, instead of admitting the leaf, and pushes the leaf's hash onto the frontier. The
+    /// caller has checked that `saved` is the snapshot's effect for this index and that the
+    /// snapshot is one this log's key signed for this tree ([`crate::snapshots`]).
+    pub fn restore(
+        &mut self,
+        leaf_hash: [u8; 32],
+        saved: truce_engine::Saved,
+    ) -> Result<Applied, EntryError> {
+        let index = self.state.size();
+        let fail = |problem: String| EntryError { index, problem };
+        if saved.index() != index {
+            return Err(fail(format!(
+                "the snapshot's next effect is for entry {}",
+                saved.index()
+            )));
+        }
+        let time_ms = saved.time_ms();
+        self.check_time(time_ms).map_err(fail)?;
+        let id = saved.id().to_string();
         let pushed = self
             .frontier
-            .push(leaf.leaf_hash)
+            .push(leaf_hash)
             .map_err(|e| fail(e.to_string()))?;
+        self.state
+            .restore(saved)
+            .map_err(|e| fail(format!("the snapshot's effect does not fit: {e}")))?;
+        self.last_time = time_ms;
+        Ok(Applied { id, pushed })
+    }
+
+    /// Log times never go back.
+    fn check_time(&self, time_ms: i64) -> Result<(), String> {
+        if time_ms < self.last_time {
+            return Err(format!(
+                "log time {time_ms} is earlier than the previous entry's ({})",
+                self.last_time
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        leaf_hash: [u8; 32],
+        admitted: truce_engine::Admitted,
+        time_ms: i64,
+    ) -> Result<Applied, String> {
+        let index = self.state.size();
+        let pushed = self.frontier.push(leaf_hash).map_err(|e| e.to_string())?;
         self.last_time = time_ms;
         let id = admitted.id.clone();
         self.state.apply(admitted, index, time_ms);
         Ok(Applied { id, pushed })
+    }
+
+    /// The tree hash of the leaves pushed so far.
+    pub fn root(&self) -> [u8; 32] {
+        self.frontier.root()
     }
 }
 
@@ -210,23 +272,27 @@ fn worker() -> std::thread::Builder {
 fn prepare<L: AsRef<[u8]> + Sync>(
     keyring: &Keyring,
     leaves: &[L],
+    hash_only: &[bool],
     threads: usize,
     min_per_thread: usize,
 ) -> Vec<PreparedLeaf> {
     let per_thread = leaves.len().div_ceil(threads).max(min_per_thread);
-    let mut parts = leaves.chunks(per_thread);
-    let Some(first) = parts.next() else {
+    let mut parts = leaves
+        .chunks(per_thread)
+        .enumerate()
+        .map(|(i, part)| (part, hash_only.get(i * per_thread..).unwrap_or(&[])));
+    let Some((first, first_hash_only)) = parts.next() else {
         return Vec::new();
     };
     std::thread::scope(|s| {
         let others: Vec<_> = parts
-            .map(|part| {
+            .map(|(part, hash_only)| {
                 worker()
-                    .spawn_scoped(s, move || prepare_part(keyring, part))
+                    .spawn_scoped(s, move || prepare_part(keyring, part, hash_only))
                     .expect("the OS starts a thread (as std::thread::scope assumes)")
             })
             .collect();
-        let mut all = prepare_part(keyring, first);
+        let mut all = prepare_part(keyring, first, first_hash_only);
         for h in others {
             all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
@@ -235,26 +301,40 @@ fn prepare<L: AsRef<[u8]> + Sync>(
 }
 
 /// Step 1 for one thread's contiguous part of a chunk.
-fn prepare_part<L: AsRef<[u8]>>(keyring: &Keyring, leaves: &[L]) -> Vec<PreparedLeaf> {
+/// `hash_only[i]` (absent: false) says that leaf `i` is only hashed.
+fn prepare_part<L: AsRef<[u8]>>(
+    keyring: &Keyring,
+    leaves: &[L],
+    hash_only: &[bool],
+) -> Vec<PreparedLeaf> {
     let mut out: Vec<PreparedLeaf> = leaves
         .iter()
-        .map(|bytes| {
+        .enumerate()
+        .map(|(i, bytes)| {
             let bytes = bytes.as_ref();
+            if hash_only.get(i).copied().unwrap_or(false) {
+                return PreparedLeaf {
+                    leaf_hash: leaf::leaf_hash(bytes),
+                    decoded: None,
+                };
+            }
             PreparedLeaf {
                 leaf_hash: leaf::leaf_hash(bytes),
-                decoded: Leaf::decode(bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|l| {
-                        Prepared::new(l.envelope)
-                            .map(|p| (l.time_ms, p))
-                            .map_err(|r| format!("no longer admissible: {r}"))
-                    }),
+                decoded: Some(
+                    Leaf::decode(bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|l| {
+                            Prepared::new(l.envelope)
+                                .map(|p| (l.time_ms, p))
+                                .map_err(|r| format!("no longer admissible: {r}"))
+                        }),
+                ),
             }
         })
         .collect();
     keyring.preverify_batch(
         out.iter_mut()
-            .filter_map(|l| l.decoded.as_mut().ok().map(|(_, p)| p)),
+            .filter_map(|l| l.decoded.as_mut()?.as_mut().ok().map(|(_, p)| p)),
     );
     out
 }
@@ -340,7 +420,7 @@ mod tests {
             let mut r = Replayer::with_threads(operator.clone(), threads).splitting_from(1);
             let mut pending: Option<Pending> = None;
             for part in leaves.chunks(chunk) {
-                let next = r.prepare_in_background(part.to_vec());
+                let next = r.prepare_in_background(part.to_vec(), Vec::new());
                 if let Some(ready) = pending.replace(next) {
                     for leaf in ready.wait() {
                         r.admit(leaf, &resolver)?;
@@ -396,7 +476,7 @@ mod tests {
         let r = Replayer::with_threads(operator.clone(), 2);
         let prepared = r.prepare(&leaves[..20]);
         for (i, leaf) in prepared.iter().enumerate() {
-            let (_, p) = leaf.decoded.as_ref().unwrap();
+            let (_, p) = leaf.decoded.as_ref().unwrap().as_ref().unwrap();
             let signer = &p.envelope().signatures()[0].keyid;
             let verified: Vec<&str> = p.verified_keyids().collect();
             if *signer == operator.signer_id() {
@@ -448,7 +528,7 @@ mod tests {
         let open = truce_store_sqlite::SqliteStore::open;
         let good = Arc::new(open(&tmp.path().join("good.sqlite")).await.unwrap());
         store_leaves(&*good, &leaves).await;
-        let replayed = crate::app::replay(good, operator.clone(), None, |_, _| {})
+        let replayed = crate::app::replay(good, operator.clone(), None, None, |_, _| {})
             .await
             .unwrap();
         assert_eq!(replayed.state.digest().digest, expected);
@@ -456,7 +536,7 @@ mod tests {
         swap_signature(&mut leaves, 57, 56);
         let bad = Arc::new(open(&tmp.path().join("bad.sqlite")).await.unwrap());
         store_leaves(&*bad, &leaves).await;
-        let err = crate::app::replay(bad, operator, None, |_, _| {})
+        let err = crate::app::replay(bad, operator, None, None, |_, _| {})
             .await
             .err()
             .unwrap()

@@ -56,6 +56,8 @@ pub struct Sequencer {
     pub seen: Arc<Recovering<SeenIds>>,
     /// Committed stored hashes, for proofs.
     pub hashes: Arc<HashCache>,
+    /// Snapshots of the derived state, taken between batches when due.
+    pub snapshots: Arc<crate::snapshots::Snapshots>,
 }
 
 impl Sequencer {
@@ -110,6 +112,13 @@ impl Sequencer {
                     working = reset;
                     self.ledger = saved;
                     batch.clear();
+                    continue;
+                }
+                // Between batches the committed state is the ledger's tree: a snapshot of it
+                // names that tree's root.
+                let published = self.published.borrow().clone();
+                if self.snapshots.due(published.size) {
+                    self.snapshots.take(&self.shared, published.root).await;
                 }
             }
         }

@@ -155,6 +155,45 @@ struct Tiers {
     grid: Grid,
     /// The wide tier.
     wide: RTree<Box4>,
+    /// Wide-tier boxes of restored observations not in `wide` yet ([`Components::restore`]);
+    /// loaded before the tier is next asked for partners, or by [`Components::flush`].
+    deferred: Vec<Box4>,
+}
+
+impl Tiers {
+    /// Indexes the observation at `position` in its tier (neither, if its point is not finite);
+    /// with `defer`, a wide-tier box waits for [`Tiers::flush`].
+    fn add(&mut self, probe: &Probe, p: &LinkPoint, position: u32, defer: bool) {
+        if !probe.is_finite() {
+            return;
+        }
+        if probe.level.is_some() {
+            self.grid.insert(probe, p, position);
+            return;
+        }
+        let e = envelope(probe, p.radius_m, 0);
+        let b = GeomWithData::new(Rectangle::from_corners(e.lower(), e.upper()), position);
+        if defer {
+            self.deferred.push(b);
+        } else {
+            self.wide.insert(b);
+        }
+    }
+
+    /// Puts the deferred boxes into the wide tier (at once, when it is empty: bulk loading).
+    fn flush(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        if self.wide.size() == 0 {
+            self.wide = RTree::bulk_load(deferred);
+        } else {
+            for b in deferred {
+                self.wide.insert(b);
+            }
+        }
+    }
 }
 
 /// The components of the link graph over every observation inserted so far.
@@ -201,6 +240,7 @@ impl Components {
         let mut joined = std::mem::take(&mut self.joined);
         joined.clear();
         let (tiers, points) = (&mut self.tiers[index], &self.points);
+        tiers.flush();
         if probe.is_finite() {
             if tiers.wide.size() > 0 {
                 let query = envelope(&probe, p.radius_m + p.params.cluster_m, p.params.gap_ms);
@@ -219,16 +259,8 @@ impl Components {
                     joined.push(other);
                 }
             });
-            if probe.level.is_some() {
-                tiers.grid.insert(&probe, &p, position);
-            } else {
-                let e = envelope(&probe, p.radius_m, 0);
-                tiers.wide.insert(GeomWithData::new(
-                    Rectangle::from_corners(e.lower(), e.upper()),
-                    position,
-                ));
-            }
         }
+        tiers.add(&probe, &p, position, false);
         self.points.push(p);
         self.parent.push(position);
         let mut roots: Vec<u32> = joined.iter().map(|&o| self.find(o)).collect();
@@ -239,6 +271,36 @@ impl Components {
             self.union(r, position);
         }
         roots
+    }
+
+    /// Adds the next observation as [`Components::insert`] does, but with the root of its
+    /// component already known (`root`, at most its own position, itself a root): it is indexed
+    /// for later insertions and joined to `root` without asking the index for partners. For
+    /// restoring a snapshot, which recorded the partition; `None` if `root` is not a root.
+    pub fn restore(
+        &mut self,
+        agreement: &Arc<str>,
+        family: Family,
+        p: LinkPoint,
+        root: u32,
+    ) -> Option<()> {
+        let position = u32::try_from(self.points.len()).expect("fewer than 2^32 observations");
+        if root != position && self.parent.get(root as usize) != Some(&root) {
+            return None;
+        }
+        let index = self.tiers_of(agreement, family);
+        let probe = Probe::new(&p, &mut self.chords);
+        self.tiers[index].add(&probe, &p, position, true);
+        self.points.push(p);
+        self.parent.push(root);
+        Some(())
+    }
+
+    /// Loads every deferred box ([`Components::restore`]) into its tier.
+    pub fn flush(&mut self) {
+        for t in &mut self.tiers {
+            t.flush();
+        }
     }
 
     /// The index in `tiers` of (agreement, family), created if new.

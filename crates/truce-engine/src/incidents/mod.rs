@@ -408,6 +408,56 @@ impl Incidents {
         keep
     }
 
+    /// Adds the observation at the next position to the incident rooted at `root`, as a
+    /// snapshot recorded it ([`crate::snapshot`]): `started` says whether it started an incident
+    /// of its own on arrival (then, unless it is still the root, its id names the incident as an
+    /// absorbed one). `None` if `root` is not an incident's root.
+    pub(crate) fn restore(
+        &mut self,
+        agreement: &Arc<str>,
+        family: Family,
+        p: LinkPoint,
+        m: &MemberFacts,
+        root: u32,
+        started: bool,
+    ) -> Option<()> {
+        let position = self.components.len() as u32;
+        if root == position {
+            if !started {
+                return None;
+            }
+            self.components.restore(agreement, family, p, root)?;
+            self.by_root.insert(
+                position,
+                Incident::single(position, agreement.clone(), family, &p, m),
+            );
+            return Some(());
+        }
+        let incident = self.by_root.get(&root)?;
+        if incident.family != family || *incident.agreement != **agreement {
+            return None;
+        }
+        self.components.restore(agreement, family, p, root)?;
+        let incident = self.by_root.get_mut(&root)?;
+        incident.add_member(position, &p, m, &self.components);
+        if started {
+            // Positions come in ascending order: the list stays sorted.
+            incident.absorbed.push(position);
+        }
+        Some(())
+    }
+
+    /// Loads the index entries that restoring deferred.
+    pub(crate) fn flush(&mut self) {
+        self.components.flush();
+    }
+
+    /// Whether the observation at `position` started an incident on arrival: it is a root, or
+    /// its incident absorbed it.
+    pub(crate) fn started(&self, position: u32) -> bool {
+        self.named(position).is_some()
+    }
+
     /// The root of the incident holding the observation at `position`.
     pub(crate) fn root_of(&self, position: u32) -> u32 {
         self.components.root(position)

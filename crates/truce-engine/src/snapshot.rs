@@ -1,0 +1,729 @@
+//! Snapshots: what the bulk of the log *meant*, saved so that a restart need not decode it again.
+//!
+//! Why: rebuilding the state at start-up re-admits every entry, and almost all of that work —
+//! JSON, base64, the canonical-form check, Ed25519 — goes into observations, decisions and
+//! disputes, whose admitted effect is a small record. A snapshot keeps those records
+//! (`Effect::Observe`, `Effect::Decide`, `Effect::Dispute`) for every entry up to a log size,
+//! and for each observation its place in the partition into incidents at that size, in a
+//! compact binary form. Restoring walks the log in order as replay does and, for each entry the
+//! snapshot covers, applies the saved effect ([`State::restore`]) instead of decoding and
+//! admitting the leaf; every other entry (keys, agreements, consents, ticks) is admitted from
+//! the log as usual, so the parts of the state admission consults are always rebuilt from the
+//! log itself.
+//!
+//! Why the partition is saved too: applying an observation means searching the link index for
+//! its partners, and that search, not decoding, is most of the cost of applying a large log
+//! (about 30 µs per observation at a million). A restored observation joins the incident the
+//! snapshot names for it and is indexed for the observations that come after, without a search.
+//!
+//! Invariants:
+//! - the state after restoring equals the state after replaying: the covered entries are
+//!   exactly those whose effect is derived-only (it changes nothing admission reads, see
+//!   [`State::for_admission`]), so the rest is admitted as it was; the link index receives the
+//!   same observations in the same order; each incident aggregate is a fold of its members that
+//!   does not depend on the order of merges (window, locator, types, tallies, version), except
+//!   the ids it absorbed, which are its members that started an incident on arrival and are not
+//!   its root — what the snapshot records; rulings are filed in log order with the incident their
+//!   name resolves to, which is where merges had gathered them, in log order;
+//! - the effects are taken from the state ([`Snapshot::of`]): an observation record and a
+//!   filed ruling keep everything their effect held, with the log index and time they were
+//!   applied at;
+//! - a snapshot says nothing about the log's integrity. The caller still hashes every leaf and
+//!   checks the tree; a snapshot carries the tree root of its size, and the caller binds the two
+//!   (and signs the file, so that editing it is noticed: see the server's `snapshots` module).
+//!
+//! # Format (`truce-snapshot-v1`)
+//! All integers are LEB128 varints (signed ones zigzag-encoded) unless a width is given.
+//! ```text
+//! magic   "truce-snapshot-v1\n"
+//! size    varint          entries the snapshot covers the log up to (exclusive)
+//! last    zigzag          log time of entry size − 1 (ms)
+//! root    32 bytes        Merkle tree hash of the log at `size`
+//! count   varint          effects that follow
+//! effect* tag (1 byte: 1 observation, 2 decision, 3 dispute), index delta (varint, from the
+//!         previous effect's index + 1), time delta (zigzag, from the previous effect's time),
+//!         for an observation its distance in positions to the root of its incident (varint)
+//!         and whether it started an incident on arrival (1 byte), then the record's fields in
+//!         declaration order
+//! ```
+//! Strings that repeat (signers, affiliations, agreements, parties, names of enumerations) are
+//! written once: `1` followed by the length and UTF-8 bytes (the string gets the next number,
+//! from 2), then the number of that string wherever it recurs. Strings that rarely repeat (entry
+//! ids, the incident a ruling names, reasons) are written inline, `0` followed by the length and
+//! bytes, and get no number. Enumerations are written as their contract names. Floats are 8
+//! bytes little-endian.
+
+use std::fmt;
+use std::sync::Arc;
+
+use truce_model::entry::{Kind, Ruling};
+use truce_model::observation::{EventPoint, Weapon};
+
+use crate::State;
+use crate::incidents::{DecisionRecord, DisputeRecord};
+use crate::observation_record::ObservationRecord;
+
+const MAGIC: &[u8] = b"truce-snapshot-v1\n";
+
+/// The most strings or effects a snapshot may declare (a corrupt count must not allocate).
+const MAX_COUNT: u64 = 1 << 32;
+
+/// Why bytes are not a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The bytes do not start with the magic line of this format.
+    Magic,
+    /// The bytes end inside the named field.
+    Truncated(&'static str),
+    /// The named field holds a value this format does not allow.
+    Invalid(&'static str),
+    /// Bytes follow the last effect.
+    Trailing,
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Magic => f.write_str("not a truce-snapshot-v1 file"),
+            SnapshotError::Truncated(field) => write!(f, "the snapshot ends inside {field}"),
+            SnapshotError::Invalid(field) => write!(f, "the snapshot's {field} is invalid"),
+            SnapshotError::Trailing => f.write_str("bytes follow the snapshot's last effect"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// One saved effect: what the entry at `index`, logged at `time_ms`, did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Saved {
+    /// An observation, with its place in the partition when the snapshot was taken.
+    Observation {
+        record: ObservationRecord,
+        /// Position (among observations) of the root of its incident.
+        root: u32,
+        /// Whether it started an incident of its own on arrival.
+        started: bool,
+    },
+    Decision(DecisionRecord),
+    Dispute(DisputeRecord),
+}
+
+impl Saved {
+    /// Log index of the entry.
+    pub fn index(&self) -> u64 {
+        match self {
+            Saved::Observation { record, .. } => record.index,
+            Saved::Decision(d) => d.index,
+            Saved::Dispute(d) => d.index,
+        }
+    }
+
+    /// Log time of the entry.
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            Saved::Observation { record, .. } => record.time_ms,
+            Saved::Decision(d) => d.time_ms,
+            Saved::Dispute(d) => d.time_ms,
+        }
+    }
+
+    /// The entry's payload id.
+    pub fn id(&self) -> &str {
+        match self {
+            Saved::Observation { record, .. } => &record.id,
+            Saved::Decision(d) => &d.id,
+            Saved::Dispute(d) => &d.id,
+        }
+    }
+
+    /// The kind of the entry.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Saved::Observation { .. } => Kind::Observation,
+            Saved::Decision(_) => Kind::Decision,
+            Saved::Dispute(_) => Kind::Dispute,
+        }
+    }
+}
+
+impl State {
+    /// Applies a snapshot's effect for the next entry, as [`State::apply`] applied it when it
+    /// was logged: an observation joins the incident the snapshot recorded without a search for
+    /// partners (see the module docs); a ruling is filed with the incident it names.
+    ///
+    /// An effect that does not fit this state (not for the next index, an incident root that is
+    /// not one, a ruling naming no incident) is an error, and the state is then unusable: the
+    /// caller starts again without the snapshot.
+    pub fn restore(&mut self, saved: Saved) -> Result<(), SnapshotError> {
+        let (index, time_ms) = (saved.index(), saved.time_ms());
+        if index != self.size() || !self.derived {
+            return Err(SnapshotError::Invalid("index"));
+        }
+        match saved {
+            Saved::Observation {
+                record,
+                root,
+                started,
+            } => self
+                .restore_observation(record, root, started)
+                .ok_or(SnapshotError::Invalid("incident root"))?,
+            Saved::Decision(mut d) => {
+                (d.index, d.time_ms) = (index, time_ms);
+                self.incident_named_mut(&d.incident)
+                    .ok_or(SnapshotError::Invalid("decision incident"))?
+                    .decisions
+                    .push(d);
+            }
+            Saved::Dispute(mut d) => {
+                (d.index, d.time_ms) = (index, time_ms);
+                self.incident_named_mut(&d.incident)
+                    .ok_or(SnapshotError::Invalid("dispute incident"))?
+                    .disputes
+                    .push(d);
+            }
+        }
+        self.advance(index, time_ms);
+        Ok(())
+    }
+
+    /// Completes the indexes after [`State::restore`]: R-tree boxes of restored observations
+    /// are loaded at once here, not one by one (the state must not be queried before; applying
+    /// an entry completes them too).
+    pub fn finish_restore(&mut self) {
+        self.observations.flush();
+        self.incidents.flush();
+    }
+}
+
+/// The header of a snapshot and its encoded effects, decoded one at a time ([`Snapshot::effects`]).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Entries covered: the log up to this size (exclusive).
+    pub size: u64,
+    /// Log time of the last covered entry (0 for an empty log).
+    pub last_time_ms: i64,
+    /// Merkle tree hash of the log at `size`.
+    pub root: [u8; 32],
+    count: u64,
+    body: Vec<u8>,
+    /// Where the effects start in `body`.
+    start: usize,
+}
+
+impl Snapshot {
+    /// Encodes the derived-only effects of every entry `state` has applied; `root` is the tree
+    /// hash of the log at `state.size()`.
+    pub fn encode(state: &State, root: [u8; 32]) -> Vec<u8> {
+        let mut rulings: Vec<Filed<'_>> = Vec::new();
+        for (_, incident) in state.incidents.range(0) {
+            rulings.extend(incident.decisions.iter().map(Filed::Decision));
+            rulings.extend(incident.disputes.iter().map(Filed::Dispute));
+        }
+        rulings.sort_by_key(Filed::index);
+        let count = state.observations.len() + rulings.len();
+        let mut w = Writer::default();
+        w.out.extend_from_slice(MAGIC);
+        w.uint(state.size());
+        w.int(state.last_time_ms());
+        w.out.extend_from_slice(&root);
+        w.uint(count as u64);
+        let mut observations = state.observations.iter().zip(0u32..).peekable();
+        let mut rulings = rulings.into_iter().peekable();
+        loop {
+            let next_is_ruling = match (observations.peek(), rulings.peek()) {
+                (None, None) => break,
+                (Some((o, _)), Some(r)) => r.index() < o.index,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            if next_is_ruling {
+                match rulings.next().expect("peeked") {
+                    Filed::Decision(d) => w.decision(d),
+                    Filed::Dispute(d) => w.dispute(d),
+                }
+            } else {
+                let (record, position) = observations.next().expect("peeked");
+                let root = state.incidents.root_of(position);
+                let started = state.incidents.started(position);
+                w.observation(record, position - root, started);
+            }
+        }
+        w.out
+    }
+
+    /// Decodes the header of `bytes`; the effects are decoded as [`Snapshot::effects`] yields
+    /// them.
+    pub fn decode(bytes: Vec<u8>) -> Result<Snapshot, SnapshotError> {
+        let mut r = Reader::new(&bytes);
+        if !r.take_prefix(MAGIC) {
+            return Err(SnapshotError::Magic);
+        }
+        let size = r.uint("size")?;
+        let last_time_ms = r.int("last time")?;
+        let root: [u8; 32] = r
+            .bytes(32, "root")?
+            .try_into()
+            .expect("32 bytes were taken");
+        let count = r.uint("count")?;
+        if count > size || count > MAX_COUNT {
+            return Err(SnapshotError::Invalid("count"));
+        }
+        let start = r.at;
+        Ok(Snapshot {
+            size,
+            last_time_ms,
+            root,
+            count,
+            body: bytes,
+            start,
+        })
+    }
+
+    /// Number of saved effects.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether it saves no effect.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The saved effects in log order, decoded one at a time; a decoding error ends them.
+    pub fn effects(&self) -> Effects<'_> {
+        let mut r = Reader::new(&self.body);
+        r.at = self.start;
+        Effects {
+            r,
+            left: self.count,
+            size: self.size,
+            next_index: 0,
+            time_ms: 0,
+            position: 0,
+            failed: false,
+        }
+    }
+
+    /// The log indexes of the saved effects, ascending (decodes every effect once).
+    pub fn indexes(&self) -> Result<Vec<u64>, SnapshotError> {
+        self.effects().map(|e| e.map(|s| s.index())).collect()
+    }
+}
+
+/// A ruling filed with some incident, borrowed for encoding.
+enum Filed<'a> {
+    Decision(&'a DecisionRecord),
+    Dispute(&'a DisputeRecord),
+}
+
+impl Filed<'_> {
+    fn index(&self) -> u64 {
+        match self {
+            Filed::Decision(d) => d.index,
+            Filed::Dispute(d) => d.index,
+        }
+    }
+}
+
+/// Iterator over a snapshot's effects ([`Snapshot::effects`]).
+pub struct Effects<'a> {
+    r: Reader<'a>,
+    left: u64,
+    size: u64,
+    next_index: u64,
+    time_ms: i64,
+    /// Position of the next observation (observations before it).
+    position: u32,
+    failed: bool,
+}
+
+impl Iterator for Effects<'_> {
+    type Item = Result<Saved, SnapshotError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.left == 0 {
+            if self.r.at != self.r.bytes.len() {
+                self.failed = true;
+                return Some(Err(SnapshotError::Trailing));
+            }
+            return None;
+        }
+        self.left -= 1;
+        let saved = self.decode_one();
+        self.failed = saved.is_err();
+        Some(saved)
+    }
+}
+
+impl Effects<'_> {
+    fn decode_one(&mut self) -> Result<Saved, SnapshotError> {
+        let tag = self.r.byte("tag")?;
+        let index = self
+            .next_index
+            .checked_add(self.r.uint("index")?)
+            .filter(|&i| i < self.size)
+            .ok_or(SnapshotError::Invalid("index"))?;
+        let time_ms = self
+            .time_ms
+            .checked_add(self.r.int("time")?)
+            .filter(|&t| t >= self.time_ms)
+            .ok_or(SnapshotError::Invalid("time"))?;
+        self.next_index = index + 1;
+        self.time_ms = time_ms;
+        let r = &mut self.r;
+        Ok(match tag {
+            1 => {
+                let root = r
+                    .u32("incident root")
+                    .ok()
+                    .and_then(|below| self.position.checked_sub(below))
+                    .ok_or(SnapshotError::Invalid("incident root"))?;
+                let started = r.flag("started")?;
+                let record = r.observation(index, time_ms)?;
+                self.position = self
+                    .position
+                    .checked_add(1)
+                    .ok_or(SnapshotError::Invalid("count"))?;
+                Saved::Observation {
+                    record,
+                    root,
+                    started,
+                }
+            }
+            2 => Saved::Decision(DecisionRecord {
+                id: r.string("decision id")?,
+                index,
+                time_ms,
+                signer: r.string("decision signer")?,
+                incident: r.string("decision incident")?,
+                ruling: Ruling::from_name(&r.string("ruling")?)
+                    .ok_or(SnapshotError::Invalid("ruling"))?,
+                attribution: r.opt_string("attribution")?,
+                reason: r.string("decision reason")?,
+            }),
+            3 => Saved::Dispute(DisputeRecord {
+                id: r.string("dispute id")?,
+                index,
+                time_ms,
+                signer: r.string("dispute signer")?,
+                party: r.string("dispute party")?,
+                incident: r.string("dispute incident")?,
+                reason: r.string("dispute reason")?,
+            }),
+            _ => return Err(SnapshotError::Invalid("tag")),
+        })
+    }
+}
+
+/// Encoder state: the output and the numbers of the strings written so far.
+#[derive(Default)]
+struct Writer {
+    out: Vec<u8>,
+    strings: std::collections::HashMap<Box<str>, u64>,
+    index: u64,
+    time_ms: i64,
+}
+
+impl Writer {
+    fn uint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+    }
+
+    fn int(&mut self, v: i64) {
+        self.uint(((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    fn f64(&mut self, v: f64) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// A string that repeats: numbered at its first occurrence, referred to by number after.
+    fn string(&mut self, s: &str) {
+        if let Some(&n) = self.strings.get(s) {
+            self.uint(n);
+            return;
+        }
+        let n = self.strings.len() as u64 + 2;
+        self.strings.insert(s.into(), n);
+        self.uint(1);
+        self.uint(s.len() as u64);
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A string that rarely repeats, written in full.
+    fn inline(&mut self, s: &str) {
+        self.uint(0);
+        self.uint(s.len() as u64);
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt_string(&mut self, s: Option<&str>) {
+        match s {
+            None => self.out.push(0),
+            Some(s) => {
+                self.out.push(1);
+                self.string(s);
+            }
+        }
+    }
+
+    fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            None => self.out.push(0),
+            Some(v) => {
+                self.out.push(1);
+                self.f64(v);
+            }
+        }
+    }
+
+    /// Tag, index delta and time delta of the next effect.
+    fn head(&mut self, tag: u8, index: u64, time_ms: i64) {
+        self.out.push(tag);
+        self.uint(index - self.index);
+        self.int(time_ms - self.time_ms);
+        (self.index, self.time_ms) = (index + 1, time_ms);
+    }
+
+    /// `r`, `below_root` positions after the root of its incident.
+    fn observation(&mut self, r: &ObservationRecord, below_root: u32, started: bool) {
+        self.head(1, r.index, r.time_ms);
+        self.uint(u64::from(below_root));
+        self.out.push(u8::from(started));
+        self.inline(&r.id);
+        self.string(&r.signer);
+        self.string(&r.affiliation);
+        self.out.push(u8::from(r.claim));
+        self.string(&r.agreement);
+        self.uint(u64::from(r.agreement_version));
+        self.string(r.event_type.as_str());
+        self.uint(u64::from(r.count));
+        self.f64(r.point.lat);
+        self.f64(r.point.lon);
+        self.f64(r.point.radius_m);
+        self.int(r.from_ms);
+        self.int(r.to_ms);
+        match &r.weapon {
+            None => self.out.push(0),
+            Some(w) => {
+                self.out.push(1);
+                self.string(w.class.as_str());
+                self.opt_f64(w.calibre_mm);
+            }
+        }
+        self.uint(r.targets.len() as u64);
+        for t in &r.targets {
+            self.string(t.as_str());
+        }
+        self.opt_f64(r.origin_bearing_deg);
+        self.opt_string(r.alleged_party.as_deref());
+    }
+
+    fn decision(&mut self, d: &DecisionRecord) {
+        self.head(2, d.index, d.time_ms);
+        self.inline(&d.id);
+        self.string(&d.signer);
+        self.inline(&d.incident);
+        self.string(d.ruling.as_str());
+        self.opt_string(d.attribution.as_deref());
+        self.inline(&d.reason);
+    }
+
+    fn dispute(&mut self, d: &DisputeRecord) {
+        self.head(3, d.index, d.time_ms);
+        self.inline(&d.id);
+        self.string(&d.signer);
+        self.string(&d.party);
+        self.inline(&d.incident);
+        self.inline(&d.reason);
+    }
+}
+
+/// Decoder state: the input, the position, and the strings read so far.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    strings: Vec<Arc<str>>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader {
+            bytes,
+            at: 0,
+            strings: Vec::new(),
+        }
+    }
+
+    fn take_prefix(&mut self, prefix: &[u8]) -> bool {
+        let ok = self.bytes[self.at..].starts_with(prefix);
+        if ok {
+            self.at += prefix.len();
+        }
+        ok
+    }
+
+    fn bytes(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], SnapshotError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(SnapshotError::Truncated(field))?;
+        let b = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(b)
+    }
+
+    fn byte(&mut self, field: &'static str) -> Result<u8, SnapshotError> {
+        Ok(self.bytes(1, field)?[0])
+    }
+
+    fn flag(&mut self, field: &'static str) -> Result<bool, SnapshotError> {
+        match self.byte(field)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(SnapshotError::Invalid(field)),
+        }
+    }
+
+    fn uint(&mut self, field: &'static str) -> Result<u64, SnapshotError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte(field)?;
+            let bits = u64::from(b & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(SnapshotError::Invalid(field));
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SnapshotError::Invalid(field))
+    }
+
+    fn int(&mut self, field: &'static str) -> Result<i64, SnapshotError> {
+        let u = self.uint(field)?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, SnapshotError> {
+        u32::try_from(self.uint(field)?).map_err(|_| SnapshotError::Invalid(field))
+    }
+
+    fn f64(&mut self, field: &'static str) -> Result<f64, SnapshotError> {
+        let b: [u8; 8] = self.bytes(8, field)?.try_into().expect("8 bytes");
+        Ok(f64::from_le_bytes(b))
+    }
+
+    fn opt_f64(&mut self, field: &'static str) -> Result<Option<f64>, SnapshotError> {
+        Ok(if self.flag(field)? {
+            Some(self.f64(field)?)
+        } else {
+            None
+        })
+    }
+
+    /// A string, written inline or numbered ([`Writer::string`], [`Writer::inline`]).
+    fn string(&mut self, field: &'static str) -> Result<Arc<str>, SnapshotError> {
+        let n = self.uint(field)?;
+        if n >= 2 {
+            return usize::try_from(n - 2)
+                .ok()
+                .and_then(|i| self.strings.get(i))
+                .cloned()
+                .ok_or(SnapshotError::Invalid(field));
+        }
+        let len = usize::try_from(self.uint(field)?).map_err(|_| SnapshotError::Invalid(field))?;
+        let s = std::str::from_utf8(self.bytes(len, field)?)
+            .map_err(|_| SnapshotError::Invalid(field))?;
+        let s: Arc<str> = Arc::from(s);
+        if n == 1 {
+            self.strings.push(s.clone());
+        }
+        Ok(s)
+    }
+
+    fn opt_string(&mut self, field: &'static str) -> Result<Option<Arc<str>>, SnapshotError> {
+        Ok(if self.flag(field)? {
+            Some(self.string(field)?)
+        } else {
+            None
+        })
+    }
+
+    /// A contract name of `T`.
+    fn name<T: std::str::FromStr>(&mut self, field: &'static str) -> Result<T, SnapshotError> {
+        self.string(field)?
+            .parse()
+            .map_err(|_| SnapshotError::Invalid(field))
+    }
+
+    fn observation(
+        &mut self,
+        index: u64,
+        time_ms: i64,
+    ) -> Result<ObservationRecord, SnapshotError> {
+        let id = self.string("observation id")?;
+        let signer = self.string("signer")?;
+        let affiliation = self.string("affiliation")?;
+        let claim = self.flag("claim")?;
+        let agreement = self.string("agreement")?;
+        let agreement_version = self.u32("agreement version")?;
+        let event_type: truce_model::taxonomy::EventType = self.name("event type")?;
+        let count = self.u32("count")?;
+        let point = EventPoint {
+            lat: self.f64("latitude")?,
+            lon: self.f64("longitude")?,
+            radius_m: self.f64("radius")?,
+        };
+        let (from_ms, to_ms) = (self.int("from")?, self.int("to")?);
+        let weapon = if self.flag("weapon")? {
+            Some(Weapon::new(
+                self.name("weapon class")?,
+                self.opt_f64("calibre")?,
+            ))
+        } else {
+            None
+        };
+        let targets = self.uint("targets")?;
+        if targets > truce_model::taxonomy::Target::ALL.len() as u64 {
+            return Err(SnapshotError::Invalid("targets"));
+        }
+        let targets = (0..targets)
+            .map(|_| self.name("target"))
+            .collect::<Result<Box<[_]>, _>>()?;
+        Ok(ObservationRecord {
+            id,
+            index,
+            time_ms,
+            signer,
+            affiliation,
+            claim,
+            agreement,
+            agreement_version,
+            family: event_type.family(),
+            event_type,
+            count,
+            point,
+            from_ms,
+            to_ms,
+            weapon,
+            targets,
+            origin_bearing_deg: self.opt_f64("origin bearing")?,
+            alleged_party: self.opt_string("alleged party")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! Snapshots: restoring through saved effects reaches the replayed state; the codec refuses
+//! what it did not write.
+
+use std::collections::BTreeMap;
+
+use truce_model::agreement::MapResolver;
+use truce_model::dsse::Envelope;
+
+use super::*;
+use crate::incident_tests::{Rng, workload};
+use crate::observation_tests::{World, key};
+
+/// A live log after `World::in_force()`: observations from three keys, decisions, disputes,
+/// ticks and a key accredited midway (whose observations follow). Returns the world and the
+/// entries logged after the setup, with their log times.
+fn live(seed: u64, n: usize) -> (World, Vec<(Envelope, i64)>) {
+    let mut w = World::in_force();
+    let mut logged = Vec::new();
+    let late = key("late-monitor", 40);
+    let mut keys = vec![w.monitor.clone(), w.sensor.clone(), w.ua.clone()];
+    let mut rng = Rng(seed | 1);
+    let submit = |w: &mut World,
+                  logged: &mut Vec<(Envelope, i64)>,
+                  k: &truce_model::keys::PrivateKey,
+                  kind: &str,
+                  p: serde_json::Value| {
+        let env = Envelope::sign(kind, p.to_string().as_bytes(), &[k]);
+        logged.push((env, w.next_time()));
+        w.submit(k, kind, p).unwrap();
+    };
+    for (i, (by, payload)) in workload(seed, n).into_iter().enumerate() {
+        if i == n / 2 {
+            let op = w.operator.clone();
+            let p = serde_json::json!({"id": "key-late", "vkey": late.verifier().to_string(),
+                "roles": ["monitor"], "affiliation": "UN"});
+            submit(&mut w, &mut logged, &op, "key", p);
+            keys.push(late.clone());
+        }
+        let by = if i > n / 2 && rng.below(3) == 0 {
+            3
+        } else {
+            by
+        };
+        submit(
+            &mut w,
+            &mut logged,
+            &keys[by].clone(),
+            "observation",
+            payload,
+        );
+        let target = w.state.incidents().last().unwrap().id.to_string();
+        match rng.below(6) {
+            0 => {
+                let v = w.verifier.clone();
+                let p = if rng.below(2) == 0 {
+                    serde_json::json!({"id": format!("d-{i}"), "incident": target,
+                        "status": "verified", "reason": "seen",
+                        "attribution": {"party": "RU", "confidence": "confirmed"}})
+                } else {
+                    serde_json::json!({"id": format!("d-{i}"), "incident": target,
+                        "status": "rejected", "reason": "not seen"})
+                };
+                submit(&mut w, &mut logged, &v, "decision", p);
+            }
+            1 => {
+                let ru = w.ru.clone();
+                let p = serde_json::json!({"id": format!("x-{i}"), "incident": target,
+                    "reason": "not us"});
+                submit(&mut w, &mut logged, &ru, "dispute", p);
+            }
+            2 => {
+                let op = w.operator.clone();
+                let env = crate::testing::tick(&op, w.next_time());
+                logged.push((env.clone(), w.next_time()));
+                let (index, time) = (w.state.size(), w.next_time());
+                let admitted = w
+                    .state
+                    .admit(&env, time, &MapResolver(BTreeMap::new()))
+                    .unwrap();
+                w.state.apply(admitted, index, time);
+            }
+            _ => {}
+        }
+    }
+    (w, logged)
+}
+
+/// Restores from `snapshot`: the setup as `World::in_force()` logs it, then each logged entry
+/// either from the snapshot (if it covers the entry) or admitted from its envelope.
+fn restore(snapshot: &Snapshot, logged: &[(Envelope, i64)]) -> State {
+    let mut r = World::in_force();
+    let mut saved = snapshot.effects().peekable();
+    for (env, time) in logged {
+        let index = r.state.size();
+        if let Some(s) = saved.next_if(|s| s.as_ref().is_ok_and(|s| s.index() == index)) {
+            let s = s.unwrap();
+            assert_eq!(s.time_ms(), *time);
+            r.state.restore(s).unwrap();
+            continue;
+        }
+        let admitted = r
+            .state
+            .admit(env, *time, &MapResolver(BTreeMap::new()))
+            .unwrap();
+        r.state.apply(admitted, index, *time);
+    }
+    assert!(saved.next().is_none(), "every saved effect was used");
+    r.state.finish_restore();
+    r.state
+}
+
+#[test]
+fn restoring_through_a_snapshot_reaches_the_replayed_state() {
+    for seed in [3u64, 11] {
+        let (w, logged) = live(seed, 50);
+        let bytes = Snapshot::encode(&w.state, [7; 32]);
+        let snapshot = Snapshot::decode(bytes).unwrap();
+        assert_eq!(snapshot.size, w.state.size());
+        assert_eq!(snapshot.last_time_ms, w.state.last_time_ms());
+        assert_eq!(snapshot.root, [7; 32]);
+        let restored = restore(&snapshot, &logged);
+        assert_eq!(restored.digest(), w.state.digest(), "seed {seed}");
+        // The indexes answer as the live ones do.
+        let mut q = crate::ObservationQuery::new(7);
+        q.bbox = Some(crate::BBox {
+            min_lon: 37.99,
+            min_lat: 47.99,
+            max_lon: 38.03,
+            max_lat: 48.03,
+        });
+        let ids = |s: &State| -> Vec<String> {
+            s.query_observations(&q)
+                .items
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect()
+        };
+        assert_eq!(ids(&restored), ids(&w.state));
+        assert!(!ids(&w.state).is_empty());
+        // Some of each kind was saved, and entries of other kinds were not.
+        let kinds: Vec<Kind> = snapshot.effects().map(|s| s.unwrap().kind()).collect();
+        for k in [Kind::Observation, Kind::Decision, Kind::Dispute] {
+            assert!(kinds.contains(&k), "seed {seed}: {k:?}");
+        }
+        assert!(snapshot.len() < w.state.size());
+        assert!(
+            w.state
+                .incidents
+                .range(0)
+                .any(|(_, i)| !i.absorbed.is_empty()),
+            "seed {seed}: some incident absorbed another (a late report bridged two)"
+        );
+    }
+}
+
+#[test]
+fn an_effect_that_does_not_fit_the_state_is_refused() {
+    let (w, _) = live(3, 20);
+    let snapshot = Snapshot::decode(Snapshot::encode(&w.state, [0; 32])).unwrap();
+    let first = snapshot.effects().next().unwrap().unwrap();
+    let Saved::Observation { record, .. } = first.clone() else {
+        panic!("the first effect is an observation");
+    };
+    let fresh = || World::in_force().state;
+    // Not the next entry.
+    let mut s = fresh();
+    let mut late = record.clone();
+    late.index += 1;
+    let bad = Saved::Observation {
+        record: late,
+        root: 0,
+        started: true,
+    };
+    assert_eq!(s.restore(bad), Err(SnapshotError::Invalid("index")));
+    // A root that is not one: a later position, or the first observation not starting one.
+    for (root, started) in [(3, true), (0, false)] {
+        let mut s = fresh();
+        let mut r = record.clone();
+        r.index = s.size();
+        let bad = Saved::Observation {
+            record: r,
+            root,
+            started,
+        };
+        assert_eq!(
+            s.restore(bad),
+            Err(SnapshotError::Invalid("incident root")),
+            "root {root}, started {started}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_of_part_of_the_log_is_completed_by_admitting_the_rest() {
+    let (w, logged) = live(5, 40);
+    // The snapshot of an earlier state: its effects stop where the state stopped.
+    let mut early = World::in_force();
+    let cut = logged.len() / 2;
+    for (env, time) in &logged[..cut] {
+        let index = early.state.size();
+        let a = early
+            .state
+            .admit(env, *time, &MapResolver(BTreeMap::new()))
+            .unwrap();
+        early.state.apply(a, index, *time);
+    }
+    let snapshot = Snapshot::decode(Snapshot::encode(&early.state, [0; 32])).unwrap();
+    assert_eq!(snapshot.size, early.state.size());
+    assert_eq!(restore(&snapshot, &logged).digest(), w.state.digest());
+}
+
+#[test]
+fn the_codec_round_trips_every_field_and_refuses_damage() {
+    let (w, _) = live(9, 30);
+    let bytes = Snapshot::encode(&w.state, [1; 32]);
+    let snapshot = Snapshot::decode(bytes.clone()).unwrap();
+    let observations: Vec<ObservationRecord> = snapshot
+        .effects()
+        .filter_map(|s| match s.unwrap() {
+            Saved::Observation { record, .. } => Some(record),
+            _ => None,
+        })
+        .collect();
+    let held: Vec<ObservationRecord> = w.state.observations.iter().cloned().collect();
+    assert_eq!(observations, held);
+    assert_eq!(
+        snapshot.indexes().unwrap().len() as u64,
+        snapshot.len(),
+        "one index per effect"
+    );
+
+    // Every truncation is refused, by the header or by the effect it cuts.
+    for cut in 0..bytes.len() {
+        let refused = match Snapshot::decode(bytes[..cut].to_vec()) {
+            Err(_) => true,
+            Ok(s) => s.effects().any(|e| e.is_err()),
+        };
+        assert!(refused, "a snapshot cut at {cut} of {} bytes", bytes.len());
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    let s = Snapshot::decode(trailing).unwrap();
+    assert_eq!(
+        s.effects().last().unwrap().unwrap_err(),
+        SnapshotError::Trailing
+    );
+    let mut magic = bytes;
+    magic[0] = b'T';
+    assert_eq!(Snapshot::decode(magic).unwrap_err(), SnapshotError::Magic);
+}
+
+/// The encoding of a fixed state is fixed: a change of format shows here (bump the magic line and
+/// keep old snapshots from being misread), and the file is the seed of the `snapshot` fuzz
+/// target. `TRUCE_WRITE_GOLDEN=1` rewrites it after a deliberate change.
+#[test]
+fn the_format_is_stable() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus/snapshot/live.snapshot");
+    let (w, _) = live(13, 24);
+    let bytes = Snapshot::encode(&w.state, [0xab; 32]);
+    if std::env::var_os("TRUCE_WRITE_GOLDEN").is_some() {
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let golden = std::fs::read(&path).unwrap();
+    assert!(
+        golden == bytes,
+        "the snapshot format changed ({} bytes, golden {}); see the test's docs",
+        bytes.len(),
+        golden.len()
+    );
+    let decoded = Snapshot::decode(golden).unwrap();
+    assert!(decoded.effects().all(|e| e.is_ok()));
+}

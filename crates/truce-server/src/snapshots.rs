@@ -1,0 +1,378 @@
+//! Snapshot files: the engine's [`Snapshot`]s of the derived state, signed and kept in the data
+//! directory, so that a restart decodes only the entries logged since the latest one.
+//!
+//! Why: a restart re-admits every entry, and at a million entries that takes about a minute, during
+//! which nothing is accepted. With a snapshot, start-up still reads every leaf, recomputes the tree
+//! and checks it against the stored hashes and the signed checkpoint (tampering with the log is
+//! caught exactly as before), but applies the saved effects of the covered observations,
+//! decisions and disputes instead of decoding and verifying them again; keys, agreements,
+//! consents and ticks are always admitted from the log.
+//!
+//! Files: `snapshots/{size:020}.snapshot` under the data directory, each the encoded snapshot
+//! followed by a 64-byte Ed25519 signature by the log key over
+//! `"truce-snapshot-v1 signature\n" ‖ SHA-256(snapshot)`. Written atomically (temporary file,
+//! fsync, rename); the newest [`KEEP`] are kept.
+//!
+//! Trust: the signature binds the saved effects to the tree root of their size, and start-up
+//! uses a snapshot only when the root it recomputes from the leaves at that size is the one the
+//! snapshot names. A file edited without the log key, one from another log, or one the code
+//! cannot read is set aside with a warning naming it, and the start-up falls back to a full
+//! replay: a snapshot can make a restart faster, never change what it yields. Whoever holds the
+//! log key can sign anything, which is why `truce replay` (every entry admitted again from the
+//! log alone) stays the audit and `/v1/state`'s digest is what parties compare.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+use truce_engine::Snapshot;
+use truce_model::keys::{PrivateKey, VerifierKey};
+
+use crate::shared::SharedState;
+
+/// Snapshot files kept (the newest ones); an older one is a fallback should the newest be damaged.
+pub const KEEP: usize = 2;
+
+const SIGNED_PREFIX: &[u8] = b"truce-snapshot-v1 signature\n";
+const SIGNATURE_LEN: usize = 64;
+const SUFFIX: &str = ".snapshot";
+
+/// The data directory's snapshots: where they are, the key that signs them, and how often.
+pub struct Snapshots {
+    dir: PathBuf,
+    key: PrivateKey,
+    /// Entries logged between snapshots (0: never).
+    every: u64,
+    /// Size of the latest snapshot written or loaded.
+    last: AtomicU64,
+    /// Whether a snapshot is being written (another is not started meanwhile).
+    writing: Arc<AtomicBool>,
+}
+
+/// The message a snapshot's signature covers.
+fn signed_message(snapshot: &[u8]) -> Vec<u8> {
+    let mut m = SIGNED_PREFIX.to_vec();
+    m.extend_from_slice(&Sha256::digest(snapshot));
+    m
+}
+
+impl Snapshots {
+    /// The snapshots under `dir`, signed by `key`, taken every `every` entries.
+    pub fn new(dir: PathBuf, key: PrivateKey, every: u64) -> Snapshots {
+        Snapshots {
+            dir,
+            key,
+            every,
+            last: AtomicU64::new(0),
+            writing: Arc::default(),
+        }
+    }
+
+    /// Whether a snapshot is due at log size `size`.
+    pub fn due(&self, size: u64) -> bool {
+        self.every > 0
+            && size >= self.last.load(Ordering::Relaxed).saturating_add(self.every)
+            && !self.writing.load(Ordering::Acquire)
+    }
+
+    /// Records that the state at `size` came from a snapshot of that size.
+    pub fn loaded(&self, size: u64) {
+        self.last.store(size, Ordering::Relaxed);
+    }
+
+    /// Encodes the committed state (blocking, under its read lock: call it where the state cannot
+    /// change meanwhile, i.e. from the sequencer) and writes it in the background. `root` is the
+    /// tree hash at the state's size.
+    pub async fn take(self: &Arc<Self>, shared: &SharedState, root: [u8; 32]) {
+        if self.writing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let state = shared.clone();
+        let started = std::time::Instant::now();
+        let encoded = tokio::task::spawn_blocking(move || {
+            let state = state.read().ok()?;
+            Some((state.size(), Snapshot::encode(&state, root)))
+        })
+        .await;
+        // The sequencer waited this long (nothing was committed meanwhile).
+        let encode_ms = started.elapsed().as_millis() as u64;
+        let Ok(Some((size, bytes))) = encoded else {
+            self.writing.store(false, Ordering::Release);
+            return;
+        };
+        self.last.store(size, Ordering::Relaxed);
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match this.write(size, &bytes) {
+                Ok(path) => tracing::info!(
+                    size,
+                    bytes = bytes.len(),
+                    encode_ms,
+                    write_ms = started.elapsed().as_millis() as u64,
+                    path = %path.display(),
+                    "snapshot written"
+                ),
+                Err(e) => tracing::warn!(size, error = %e, "writing a snapshot failed"),
+            }
+            this.writing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`].
+    pub fn write(&self, size: u64, snapshot: &[u8]) -> io::Result<PathBuf> {
+        match fs::create_dir(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let signature = self.key.sign(&signed_message(snapshot));
+        let mut file = Vec::with_capacity(snapshot.len() + SIGNATURE_LEN);
+        file.extend_from_slice(snapshot);
+        file.extend_from_slice(&signature);
+        let path = self.dir.join(format!("{size:020}{SUFFIX}"));
+        truce_log::durable::replace(&path, &file)?;
+        for (_, old) in self.files()?.into_iter().rev().skip(KEEP) {
+            if let Err(e) = fs::remove_file(&old) {
+                tracing::warn!(path = %old.display(), error = %e, "removing an old snapshot failed");
+            }
+        }
+        Ok(path)
+    }
+
+    /// The snapshot files, by size ascending (names that are not snapshots are ignored).
+    fn files(&self) -> io::Result<Vec<(u64, PathBuf)>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let size = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(SUFFIX))
+                .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(size) = size {
+                files.push((size, path));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// The newest snapshot of a size up to `max_size` that is intact and signed by this log's key;
+    /// every file passed over on the way is named in a warning.
+    pub fn latest(&self, max_size: u64) -> Option<Snapshot> {
+        let files = match self.files() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot list snapshots");
+                return None;
+            }
+        };
+        for (size, path) in files.into_iter().rev() {
+            match open(&path, &self.key.verifier()) {
+                Ok(s) if s.size == size && size <= max_size => return Some(s),
+                Ok(s) if s.size != size => tracing::warn!(path = %path.display(),
+                    "snapshot not used: its name says size {size}, its content {}", s.size),
+                Ok(_) => tracing::warn!(path = %path.display(),
+                    "snapshot not used: it covers {size} entries, the store holds {max_size}"),
+                Err(e) => tracing::warn!(path = %path.display(), "snapshot not used: {e}"),
+            }
+        }
+        None
+    }
+}
+
+/// A snapshot being applied by start-up's replay ([`crate::app::replay`]): which entries it
+/// covers, and its effects in order.
+pub struct Restoring<'a> {
+    snapshot: Option<&'a Snapshot>,
+    /// One bit per log index below the snapshot's size: whether an effect is saved for it.
+    covered: Vec<u64>,
+    effects: Option<truce_engine::Effects<'a>>,
+    restored: u64,
+}
+
+impl<'a> Restoring<'a> {
+    /// Nothing to restore: every entry is decoded.
+    pub fn none() -> Restoring<'a> {
+        Restoring {
+            snapshot: None,
+            covered: Vec::new(),
+            effects: None,
+            restored: 0,
+        }
+    }
+
+    /// Restoring from `snapshot` (decodes its effects once to learn which entries it covers).
+    pub fn new(snapshot: &'a Snapshot) -> Result<Restoring<'a>, String> {
+        let words = usize::try_from(snapshot.size.div_ceil(64)).map_err(|e| e.to_string())?;
+        let mut covered = vec![0u64; words];
+        for index in snapshot.effects() {
+            let index = index.map_err(|e| e.to_string())?;
+            let index = index.index();
+            covered[(index / 64) as usize] |= 1 << (index % 64);
+        }
+        Ok(Restoring {
+            snapshot: Some(snapshot),
+            covered,
+            effects: Some(snapshot.effects()),
+            restored: 0,
+        })
+    }
+
+    /// Whether the entry at `index` has a saved effect.
+    pub fn covers(&self, index: u64) -> bool {
+        usize::try_from(index / 64)
+            .ok()
+            .and_then(|w| self.covered.get(w))
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+
+    /// The saved effect of the entry at `index`, stored with log time `time_ms`.
+    pub fn next_for(&mut self, index: u64, time_ms: i64) -> Result<truce_engine::Saved, String> {
+        let saved = self
+            .effects
+            .as_mut()
+            .and_then(Iterator::next)
+            .ok_or_else(|| format!("it has no effect for entry {index}"))?
+            .map_err(|e| e.to_string())?;
+        if saved.index() != index {
+            return Err(format!(
+                "its next effect is for entry {}, not {index}",
+                saved.index()
+            ));
+        }
+        if saved.time_ms() != time_ms {
+            return Err(format!(
+                "entry {index} was logged at {time_ms}, the snapshot says {}",
+                saved.time_ms()
+            ));
+        }
+        self.restored += 1;
+        Ok(saved)
+    }
+
+    /// Once `size` entries are replayed: if that is the snapshot's size, the tree hash `root()`
+    /// must be the one it names.
+    pub fn check_root(&self, size: u64, root: impl FnOnce() -> [u8; 32]) -> Result<(), String> {
+        let Some(s) = self.snapshot.filter(|s| s.size == size) else {
+            return Ok(());
+        };
+        let root = root();
+        if root != s.root {
+            return Err(format!(
+                "it was taken of a log whose tree hash at size {size} is {}, this log's is {}",
+                hex::encode(s.root),
+                hex::encode(root)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Entries restored so far.
+    pub fn restored(&self) -> u64 {
+        self.restored
+    }
+}
+
+/// Reads and checks the snapshot file at `path`.
+pub fn open(path: &Path, log_key: &VerifierKey) -> Result<Snapshot, String> {
+    let mut bytes = fs::read(path).map_err(|e| format!("reading it: {e}"))?;
+    if bytes.len() < SIGNATURE_LEN {
+        return Err("shorter than a signature".into());
+    }
+    let signature = bytes.split_off(bytes.len() - SIGNATURE_LEN);
+    log_key
+        .verify(&signed_message(&bytes), &signature)
+        .map_err(|_| "its signature is not the log key's over its content".to_string())?;
+    Snapshot::decode(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshots(dir: &Path, every: u64) -> Snapshots {
+        let key = PrivateKey::from_seed("log", [9; 32]).unwrap();
+        Snapshots::new(dir.join("snapshots"), key, every)
+    }
+
+    fn empty(size: u64) -> Vec<u8> {
+        // The snapshot of a log of `size` ticks: no effect saved.
+        let operator = PrivateKey::from_seed("operator", [1; 32]).unwrap();
+        let mut state = truce_engine::State::new(operator.verifier());
+        for i in 0..size {
+            let env = crate::ticker::tick_envelope(&operator, 1_000 + i as i64);
+            let resolver = truce_model::agreement::MapResolver(Default::default());
+            let a = state.admit(&env, 1_000 + i as i64, &resolver).unwrap();
+            state.apply(a, i, 1_000 + i as i64);
+        }
+        Snapshot::encode(&state, [size as u8; 32])
+    }
+
+    #[test]
+    fn the_newest_intact_snapshot_is_found_and_old_ones_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = snapshots(tmp.path(), 10);
+        assert!(s.latest(100).is_none(), "none yet");
+        for size in [1, 2, 3, 4] {
+            s.write(size, &empty(size)).unwrap();
+        }
+        assert_eq!(s.files().unwrap().len(), KEEP);
+        assert_eq!(s.latest(100).unwrap().size, 4);
+        // A store smaller than the newest snapshot: the one before it.
+        assert_eq!(s.latest(3).unwrap().size, 3);
+        assert!(s.latest(2).is_none());
+
+        // A damaged newest file is passed over for the one before.
+        let newest = s.files().unwrap().pop().unwrap().1;
+        let mut bytes = fs::read(&newest).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        fs::write(&newest, &bytes).unwrap();
+        assert!(
+            open(&newest, &s.key.verifier())
+                .unwrap_err()
+                .contains("signature")
+        );
+        assert_eq!(s.latest(100).unwrap().size, 3);
+
+        // A file signed by another key, or renamed to another size, is not used either.
+        let other = Snapshots::new(
+            s.dir.clone(),
+            PrivateKey::from_seed("log", [8; 32]).unwrap(),
+            10,
+        );
+        other.write(5, &empty(5)).unwrap();
+        assert_eq!(s.files().unwrap().len(), KEEP, "3 went");
+        assert!(s.latest(100).is_none(), "{:?}", s.files());
+        s.write(7, &empty(7)).unwrap();
+        assert_eq!(s.latest(100).unwrap().size, 7);
+        fs::rename(
+            s.dir.join(format!("{:020}{SUFFIX}", 7)),
+            s.dir.join(format!("{:020}{SUFFIX}", 8)),
+        )
+        .unwrap();
+        assert!(s.latest(100).is_none(), "{:?}", s.files());
+    }
+
+    #[test]
+    fn snapshots_fall_due_every_n_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = snapshots(tmp.path(), 10);
+        assert!(!s.due(9));
+        assert!(s.due(10));
+        s.loaded(10);
+        assert!(!s.due(19));
+        assert!(s.due(25));
+        assert!(!snapshots(tmp.path(), 0).due(1_000_000), "0 turns them off");
+    }
+}

@@ -1,0 +1,40 @@
+//! `truce_engine::Snapshot::decode` and its effects on outside bytes (a snapshot file in a data
+//! directory that may have been edited; start-up checks its signature first, but the decoder
+//! must not trust even signed bytes).
+//!
+//! Input: snapshot bytes.
+//!
+//! Invariants:
+//! - decoding and walking the effects never panics, and allocates no more than the input holds;
+//! - the effects come in strictly increasing log index below the snapshot's size, with
+//!   non-decreasing log times, at most `len()` of them; a decoding error ends them;
+//! - an observation's incident root is at most its own position (observations before it).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use truce_engine::{Saved, Snapshot};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(snapshot) = Snapshot::decode(data.to_vec()) else {
+        return;
+    };
+    let mut last: Option<(u64, i64)> = None;
+    let mut seen = 0u64;
+    let mut position = 0u32;
+    for effect in snapshot.effects() {
+        let Ok(saved) = effect else { break };
+        seen += 1;
+        assert!(saved.index() < snapshot.size);
+        if let Some((index, time)) = last {
+            assert!(saved.index() > index);
+            assert!(saved.time_ms() >= time);
+        }
+        last = Some((saved.index(), saved.time_ms()));
+        let _ = (saved.id(), saved.kind());
+        if let Saved::Observation { root, .. } = saved {
+            assert!(root <= position);
+            position += 1;
+        }
+    }
+    assert!(seen <= snapshot.len());
+});
