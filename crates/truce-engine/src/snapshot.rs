@@ -36,6 +36,7 @@
 //! All integers are LEB128 varints (signed ones zigzag-encoded) unless a width is given.
 //! ```text
 //! magic   "truce-snapshot-v1\n"
+//! rules   varint          the engine's [`DERIVATION`] version that wrote it
 //! size    varint          entries the snapshot covers the log up to (exclusive)
 //! last    zigzag          log time of entry size − 1 (ms)
 //! root    32 bytes        Merkle tree hash of the log at `size`
@@ -65,6 +66,11 @@ use crate::observation_record::ObservationRecord;
 
 const MAGIC: &[u8] = b"truce-snapshot-v1\n";
 
+/// The version of the rules that turn entries into derived state (admission's records,
+/// clustering): bump it whenever a change of the engine makes the same log yield a different
+/// effect or partition, so that snapshots written by the older code are set aside, not trusted.
+pub const DERIVATION: u32 = 1;
+
 /// The most strings or effects a snapshot may declare (a corrupt count must not allocate).
 const MAX_COUNT: u64 = 1 << 32;
 
@@ -80,6 +86,8 @@ pub enum SnapshotError {
     Invalid(&'static str),
     /// Bytes follow the last effect.
     Trailing,
+    /// Written by an engine whose derivation rules differ ([`DERIVATION`]).
+    Stale(u32),
 }
 
 impl fmt::Display for SnapshotError {
@@ -89,6 +97,10 @@ impl fmt::Display for SnapshotError {
             SnapshotError::Truncated(field) => write!(f, "the snapshot ends inside {field}"),
             SnapshotError::Invalid(field) => write!(f, "the snapshot's {field} is invalid"),
             SnapshotError::Trailing => f.write_str("bytes follow the snapshot's last effect"),
+            SnapshotError::Stale(v) => write!(
+                f,
+                "written under derivation rules {v}, this engine applies rules {DERIVATION}"
+            ),
         }
     }
 }
@@ -225,6 +237,7 @@ impl Snapshot {
         let count = state.observations.len() + rulings.len();
         let mut w = Writer::default();
         w.out.extend_from_slice(MAGIC);
+        w.uint(u64::from(DERIVATION));
         w.uint(state.size());
         w.int(state.last_time_ms());
         w.out.extend_from_slice(&root);
@@ -259,6 +272,10 @@ impl Snapshot {
         let mut r = Reader::new(&bytes);
         if !r.take_prefix(MAGIC) {
             return Err(SnapshotError::Magic);
+        }
+        let rules = r.u32("rules")?;
+        if rules != DERIVATION {
+            return Err(SnapshotError::Stale(rules));
         }
         let size = r.uint("size")?;
         let last_time_ms = r.int("last time")?;

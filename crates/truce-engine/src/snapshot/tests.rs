@@ -244,6 +244,12 @@ fn the_codec_round_trips_every_field_and_refuses_damage() {
         s.effects().last().unwrap().unwrap_err(),
         SnapshotError::Trailing
     );
+    let mut stale = bytes.clone();
+    stale[MAGIC.len()] = DERIVATION as u8 + 1;
+    assert_eq!(
+        Snapshot::decode(stale).unwrap_err(),
+        SnapshotError::Stale(DERIVATION + 1)
+    );
     let mut magic = bytes;
     magic[0] = b'T';
     assert_eq!(Snapshot::decode(magic).unwrap_err(), SnapshotError::Magic);
