@@ -8,7 +8,9 @@
 //! - decoding and walking the effects never panics, and allocates no more than the input holds;
 //! - the effects come in strictly increasing log index below the snapshot's size, with
 //!   non-decreasing log times, at most `len()` of them; a decoding error ends them;
-//! - an observation's incident root is at most its own position (observations before it).
+//! - an observation's incident root is at most its own position (observations before it);
+//! - the index section alone (`indexes()`) yields strictly increasing indexes below the size, at
+//!   most `len()` of them, and the effects' indexes are a prefix of them.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -37,4 +39,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(seen <= snapshot.len());
+    let mut indexes = Vec::new();
+    for index in snapshot.indexes() {
+        let Ok(index) = index else { break };
+        assert!(index < snapshot.size);
+        assert!(indexes.last().is_none_or(|&l| index > l));
+        indexes.push(index);
+    }
+    assert!(indexes.len() as u64 <= snapshot.len());
+    let effects: Vec<u64> = snapshot
+        .effects()
+        .map_while(Result::ok)
+        .map(|s| s.index())
+        .collect();
+    assert!(indexes.starts_with(&effects));
 });

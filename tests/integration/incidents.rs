@@ -323,7 +323,9 @@ fn server_log(data: &std::path::Path) -> String {
 }
 
 /// Regression (issue 9, restart time): a restart starts from the latest snapshot and reaches the
-/// same state; a damaged snapshot is named, set aside, and the whole log replayed instead.
+/// same state — after a crash from the latest periodic one (the entries since are decoded),
+/// after a graceful stop from the one written at stop (nothing is decoded); a damaged snapshot is
+/// named, set aside, and the whole log replayed instead.
 #[tokio::test]
 async fn a_restart_starts_from_the_latest_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
@@ -353,9 +355,28 @@ async fn a_restart_starts_from_the_latest_snapshot() {
         json!({"id": "x-1", "incident": "r-0", "reason": "no"}),
     )
     .await;
+    // Effects a snapshot holds: 45 observations, a decision and a dispute.
+    let effects = 47;
     let (_, live) = w.server.get("/v1/state").await;
     let data = w.server.data.clone();
-    w.server.stop();
+
+    // A crash: the periodic snapshots cover part of the log, the rest is decoded.
+    w.server.kill9();
+    let server = Server::start(&data);
+    let (_, restarted) = server.get("/v1/state").await;
+    assert_eq!(restarted, live);
+    let log = server_log(&data);
+    assert!(log.contains("starting from a snapshot"), "{log}");
+    assert!((20..effects).contains(&restored(&log)), "{log}");
+
+    // A graceful stop snapshots the whole log: the next start decodes none of those entries.
+    server.stop();
+    let server = Server::start(&data);
+    let (_, restarted) = server.get("/v1/state").await;
+    assert_eq!(restarted, live);
+    let log = server_log(&data);
+    assert_eq!(restored(&log), effects, "{log}");
+    server.stop();
     let snapshots = data.join("snapshots");
     let mut files: Vec<_> = std::fs::read_dir(&snapshots)
         .unwrap()
@@ -363,20 +384,6 @@ async fn a_restart_starts_from_the_latest_snapshot() {
         .collect();
     files.sort();
     assert_eq!(files.len(), 2, "the newest two are kept: {files:?}");
-
-    let server = Server::start(&data);
-    let (_, restarted) = server.get("/v1/state").await;
-    assert_eq!(restarted, live);
-    let log = server_log(&data);
-    assert!(log.contains("starting from a snapshot"), "{log}");
-    let restored: u64 = log
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("restored="))
-        .unwrap_or_else(|| panic!("{log}"))
-        .parse()
-        .unwrap();
-    assert!(restored >= 20, "{log}");
-    server.stop();
 
     // Damage the newest snapshot: it is named, and the next start replays everything.
     let newest = files.last().unwrap();
@@ -394,7 +401,16 @@ async fn a_restart_starts_from_the_latest_snapshot() {
         log.contains("snapshot not used") && log.contains(name),
         "{log}"
     );
-    assert!(log.contains("restored=0"), "{log}");
+    assert_eq!(restored(&log), 0, "{log}");
+}
+
+/// The number of entries the server said it restored from a snapshot at its last start.
+fn restored(log: &str) -> u64 {
+    log.split_whitespace()
+        .find_map(|w| w.strip_prefix("restored="))
+        .unwrap_or_else(|| panic!("{log}"))
+        .parse()
+        .unwrap()
 }
 
 /// `truce replay ARGS --json`, which must succeed; its JSON.

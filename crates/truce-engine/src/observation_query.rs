@@ -168,6 +168,11 @@ impl ObservationIndex {
         self.deferred.push(located);
     }
 
+    /// Makes room for `additional` more deferred boxes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.deferred.reserve_exact(additional);
+    }
+
     /// Puts the deferred boxes into the R-tree.
     pub(crate) fn flush(&mut self) {
         if self.deferred.is_empty() {

@@ -109,6 +109,13 @@ impl Observations {
         self.items.partition_point(|r| r.index <= index) as u32
     }
 
+    /// Makes room for `additional` more observations at once (restoring a snapshot knows how
+    /// many: growing by doubling would copy the records several times over).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.items.reserve_exact(additional);
+        self.index.reserve(additional);
+    }
+
     /// Number of observations.
     pub(crate) fn len(&self) -> usize {
         self.items.len()
@@ -146,6 +153,12 @@ impl State {
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
         let (agreement, family, link, facts) = self.file_record(r, index, time_ms, false);
         self.incidents.insert(&agreement, family, link, &facts);
+    }
+
+    /// Makes room for `additional` more observations (a snapshot's: [`crate::Snapshot::observations`]).
+    pub fn reserve_observations(&mut self, additional: usize) {
+        self.observations.reserve(additional);
+        self.incidents.reserve(additional);
     }
 
     /// [`State::record_observation`] for a snapshot's observation, whose incident root (the

@@ -51,6 +51,9 @@ pub struct AppState {
     /// The last state digest computed, for its log size (`GET /v1/state`); the lock also makes
     /// one computation at a time.
     pub digest: Arc<Recovering<Option<truce_engine::StateDigest>>>,
+    /// Snapshots of the derived state (the sequencer takes them when due, [`AppState::stop`]
+    /// one more).
+    pub snapshots: Arc<Snapshots>,
 }
 
 /// Why the state could not be rebuilt from the store.
@@ -121,6 +124,10 @@ pub async fn replay(
         None => Restoring::none(),
     };
     let mut replayer = Replayer::new(operator);
+    if let Some(s) = snapshot {
+        // At most one observation per entry the store holds, whatever the header says.
+        replayer.reserve_observations(s.observations().min(total) as usize);
+    }
     let mut seen = crate::seen::SeenIds::default();
     let cache = crate::ledger::HashCache::default();
     let (pages, mut read) = mpsc::channel(1);
@@ -225,7 +232,12 @@ pub async fn replay(
         waiting_for_preparation_ms = preparing.as_millis() as u64,
         "replayed"
     );
+    let finishing = std::time::Instant::now();
     let (state, frontier) = replayer.finish();
+    tracing::debug!(
+        finish_ms = finishing.elapsed().as_millis() as u64,
+        "indexes completed"
+    );
     let hash_count = store.hash_count().await.map_err(ReplayError::Store)?;
     if hash_count != merkle::stored_hash_count(total) {
         return Err(ReplayError::Tree(format!(
@@ -278,7 +290,7 @@ async fn check_checkpoint(
 
 /// A page of entries read from the store, with the stored tree hashes its leaves must yield.
 struct Page {
-    entries: Vec<truce_store::StoredEntry>,
+    entries: Vec<truce_store::StoredLeaf>,
     /// The stored position of `hashes[0]`.
     hashes_from: u64,
     /// The stored tree hashes from `hashes_from` up to those of the page's last leaf (fewer if
@@ -326,7 +338,7 @@ async fn read_page(store: &dyn Store, start: u64, total: u64) -> Result<Page, Re
         }
         Ok(hashes)
     };
-    let (entries, hashes) = tokio::join!(store.entries(start, count as u32), read_hashes);
+    let (entries, hashes) = tokio::join!(store.leaves(start, count as u32), read_hashes);
     let entries = entries.map_err(ReplayError::Store)?;
     if entries.is_empty() {
         return Err(ReplayError::Entry {
@@ -488,7 +500,17 @@ impl AppState {
                 .iter()
                 .map(|w| w.vkey.clone())
                 .collect(),
+            snapshots,
         })
+    }
+
+    /// Called once nothing more is accepted (after the HTTP server has drained): snapshots the
+    /// committed state, so that the next start does not decode the entries since the last
+    /// periodic snapshot.
+    pub async fn stop(&self) {
+        self.snapshots
+            .take_at_stop(&self.state, self.published.clone())
+            .await;
     }
 
     /// A read lock on the committed state, unless it was lost ([`crate::shared`]).

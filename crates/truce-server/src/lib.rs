@@ -112,18 +112,22 @@ pub fn router(app: AppState) -> axum::Router {
         .with_state(app)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests: every
-/// entry acknowledged before shutdown is already durable.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests (every
+/// entry acknowledged before shutdown is already durable) and snapshots the derived state
+/// ([`AppState::stop`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopping = app.clone();
     let router = router(app);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    stopping.stop().await;
+    Ok(())
 }

@@ -131,6 +131,11 @@ impl Replayer {
         self.state.size()
     }
 
+    /// Makes room for `additional` more observations (those a snapshot restores).
+    pub fn reserve_observations(&mut self, additional: usize) {
+        self.state.reserve_observations(additional);
+    }
+
     /// The state and frontier.
     pub fn finish(mut self) -> (State, Frontier) {
         self.state.finish_restore();

@@ -31,6 +31,9 @@ use sha2::{Digest as _, Sha256};
 use truce_engine::Snapshot;
 use truce_model::keys::{PrivateKey, VerifierKey};
 
+use tokio::sync::watch;
+
+use crate::ledger::Published;
 use crate::shared::SharedState;
 
 /// Snapshot files kept (the newest ones); an older one is a fallback should the newest be damaged.
@@ -122,6 +125,61 @@ impl Snapshots {
         });
     }
 
+    /// At shutdown, once nothing more is accepted: snapshots the committed state if it has grown
+    /// since the latest snapshot, and waits until the file is on disk, so that the next start
+    /// decodes nothing (after a crash it decodes at most `every` entries). `published` names the
+    /// tree root of each committed size; should the sequencer commit meanwhile (a tick), the
+    /// next checkpoint is waited for. Failures are logged: the log is intact, and the next start
+    /// only replays more.
+    pub async fn take_at_stop(
+        self: &Arc<Self>,
+        shared: &SharedState,
+        mut published: watch::Receiver<Arc<Published>>,
+    ) {
+        if self.every == 0 {
+            return;
+        }
+        // A few commits at most race with the stop (ticks); more means the sequencer is busy.
+        for _ in 0..8 {
+            let (size, root) = {
+                let p = published.borrow_and_update();
+                (p.size, p.root)
+            };
+            if size <= self.last.load(Ordering::Relaxed) {
+                return;
+            }
+            let (state, this) = (shared.clone(), self.clone());
+            let started = std::time::Instant::now();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let Ok(state) = state.read() else {
+                    return Stop::Lost;
+                };
+                if state.size() != size {
+                    return Stop::Moved;
+                }
+                let bytes = Snapshot::encode(&state, root);
+                drop(state);
+                Stop::Written(this.write(size, &bytes).map(|path| (path, bytes.len())))
+            })
+            .await;
+            match outcome {
+                Ok(Stop::Written(Ok((path, bytes)))) => {
+                    self.last.store(size, Ordering::Relaxed);
+                    tracing::info!(size, bytes, ms = started.elapsed().as_millis() as u64,
+                        path = %path.display(), "snapshot written at stop");
+                    return;
+                }
+                Ok(Stop::Written(Err(e))) => {
+                    tracing::warn!(size, error = %e, "writing the snapshot at stop failed");
+                    return;
+                }
+                Ok(Stop::Moved) if published.changed().await.is_ok() => {}
+                Ok(Stop::Moved | Stop::Lost) | Err(_) => return,
+            }
+        }
+        tracing::warn!("no snapshot at stop: the log kept growing");
+    }
+
     /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`].
     pub fn write(&self, size: u64, snapshot: &[u8]) -> io::Result<PathBuf> {
         match fs::create_dir(&self.dir) {
@@ -211,13 +269,12 @@ impl<'a> Restoring<'a> {
         }
     }
 
-    /// Restoring from `snapshot` (decodes its effects once to learn which entries it covers).
+    /// Restoring from `snapshot` (reads its index section to learn which entries it covers).
     pub fn new(snapshot: &'a Snapshot) -> Result<Restoring<'a>, String> {
         let words = usize::try_from(snapshot.size.div_ceil(64)).map_err(|e| e.to_string())?;
         let mut covered = vec![0u64; words];
-        for index in snapshot.effects() {
+        for index in snapshot.indexes() {
             let index = index.map_err(|e| e.to_string())?;
-            let index = index.index();
             covered[(index / 64) as usize] |= 1 << (index % 64);
         }
         Ok(Restoring {
@@ -281,6 +338,15 @@ impl<'a> Restoring<'a> {
     pub fn restored(&self) -> u64 {
         self.restored
     }
+}
+
+/// What taking the snapshot at stop came to.
+enum Stop {
+    /// The state was lost: there is nothing trustworthy to save.
+    Lost,
+    /// The state is at another size than the checkpoint read: read the next one.
+    Moved,
+    Written(io::Result<(PathBuf, usize)>),
 }
 
 /// Reads and checks the snapshot file at `path`.

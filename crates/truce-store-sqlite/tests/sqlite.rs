@@ -333,6 +333,48 @@ async fn entries_are_append_only_in_the_schema() {
     store.close().await;
 }
 
+/// Leaves and tree hashes are read back in one aggregate row per page (`group_concat`): bytes that
+/// are not text — NUL, 0xFF, overlong UTF-8 — must come back exactly, and so must negative times.
+#[tokio::test]
+async fn leaves_and_hashes_come_back_byte_for_byte() {
+    let (_dir, path) = db_path();
+    let store = SqliteStore::open(&path).await.expect("open");
+    let awkward = [[0u8; 32], [0xff; 32], [0xc0; 32], {
+        let mut h = [0x80u8; 32];
+        h[0] = 0;
+        h[31] = 0;
+        h
+    }];
+    let entries: Vec<NewEntry> = awkward
+        .iter()
+        .enumerate()
+        .map(|(i, h)| NewEntry {
+            leaf_hash: *h,
+            time_ms: -1_000 + i as i64,
+            leaf: vec![0, 0xff, i as u8, 0],
+            ..sample_entry(&format!("a:{i}.x_y-z"), i as u64)
+        })
+        .collect();
+    store.append_plain(0, &entries).await.expect("append");
+    let leaves = store.leaves(0, 10).await.expect("leaves");
+    assert_eq!(leaves.len(), 4);
+    for (i, (got, want)) in leaves.iter().zip(&entries).enumerate() {
+        assert_eq!(got.index, i as u64);
+        assert_eq!(got.entry_id, want.entry_id);
+        assert_eq!(got.time_ms, want.time_ms);
+        assert_eq!(got.leaf, want.leaf);
+        assert_eq!(got.leaf_hash, want.leaf_hash);
+    }
+    let hashes = store.hashes(0, 10).await.expect("hashes");
+    assert_eq!(
+        hashes,
+        store.read_hashes(&[0, 1, 2, 3]).await.expect("read_hashes")
+    );
+    assert_eq!(hashes.len(), 4);
+    assert_eq!(store.hashes(2, 1).await.expect("hashes"), vec![hashes[2]]);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
     let (_dir, path) = db_path();
@@ -365,6 +407,12 @@ async fn a_bad_leaf_hash_on_disk_is_reported_as_corrupt() {
     corrupt(store.entry(2).await.map(|_| ()));
     corrupt(store.entry_by_id("short-hash").await.map(|_| ()));
     corrupt(store.entries(0, 10).await.map(|_| ()));
+    match store.leaves(0, 10).await {
+        Err(StoreError::Corrupt(msg)) => {
+            assert!(msg.contains("95 bytes for 3 values of 32"), "{msg}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
     // The good entries are still readable; appends go on.
     assert!(store.entry(1).await.expect("entry 1").is_some());
     assert_eq!(store.entries(0, 2).await.expect("entries").len(), 2);
@@ -400,6 +448,31 @@ async fn gaps_and_missing_triggers_are_detected() {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("expected 3, found 5"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
+    match store.leaves(0, 10).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("with a gap"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // The same for tree hashes.
+    sqlx::query("DROP TRIGGER tree_hashes_insert_at_end")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    sqlx::query("INSERT INTO tree_hashes VALUES (9, zeroblob(32))")
+        .execute(&mut conn)
+        .await
+        .expect("insert past the end");
+    assert_eq!(
+        store
+            .hashes(0, 3)
+            .await
+            .expect("hashes before the gap")
+            .len(),
+        3
+    );
+    match store.hashes(0, 20).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("with a gap"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
     store.close().await;
 
     // A new one refuses to open: first for the missing trigger, …
@@ -407,7 +480,15 @@ async fn gaps_and_missing_triggers_are_detected() {
         Err(StoreError::Corrupt(msg)) => assert!(msg.contains("entries_insert_at_end"), "{msg}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    // … and, with the trigger back, for the gap.
+    // … and, with the triggers back, for the gap.
+    sqlx::query(
+        "CREATE TRIGGER tree_hashes_insert_at_end BEFORE INSERT ON tree_hashes BEGIN \
+         SELECT RAISE(ABORT, 'tree hashes are dense: idx must equal the hash count') \
+         WHERE NEW.idx IS NOT (SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes); END",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("recreate trigger");
     sqlx::query(
         "CREATE TRIGGER entries_insert_at_end BEFORE INSERT ON entries BEGIN \
          SELECT RAISE(ABORT, 'entries are dense: idx must equal the log size') \

@@ -91,6 +91,34 @@ pub struct StoredEntry {
     pub leaf_hash: [u8; 32],
 }
 
+/// What replay reads of an entry: a [`StoredEntry`] without the columns it does not check
+/// (`kind` and `signer`), so that a backend can read a whole log with less copying.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoredLeaf {
+    /// Position in the log.
+    pub index: u64,
+    /// See [`NewEntry::entry_id`].
+    pub entry_id: String,
+    /// See [`NewEntry::time_ms`].
+    pub time_ms: i64,
+    /// See [`NewEntry::leaf`].
+    pub leaf: Vec<u8>,
+    /// See [`NewEntry::leaf_hash`].
+    pub leaf_hash: [u8; 32],
+}
+
+impl From<StoredEntry> for StoredLeaf {
+    fn from(e: StoredEntry) -> StoredLeaf {
+        StoredLeaf {
+            index: e.index,
+            entry_id: e.entry_id,
+            time_ms: e.time_ms,
+            leaf: e.leaf,
+            leaf_hash: e.leaf_hash,
+        }
+    }
+}
+
 impl StoredEntry {
     /// The entry as it was appended at `index`.
     pub fn new(index: u64, entry: NewEntry) -> Self {
@@ -245,6 +273,18 @@ pub trait Store: Send + Sync + 'static {
     /// one full tile); fewer entries come back only at the cap or the end of
     /// the log.
     async fn entries(&self, start: u64, limit: u32) -> Result<Vec<StoredEntry>, StoreError>;
+
+    /// [`Store::entries`] as [`StoredLeaf`]s: the same entries, same bounds and errors, for
+    /// reading a whole log back (start-up's replay). Backends override it when leaving out
+    /// `kind` and `signer` makes the read cheaper.
+    async fn leaves(&self, start: u64, limit: u32) -> Result<Vec<StoredLeaf>, StoreError> {
+        Ok(self
+            .entries(start, limit)
+            .await?
+            .into_iter()
+            .map(StoredLeaf::from)
+            .collect())
+    }
 
     /// The entries at `indexes` that exist, in ascending index order, each once (positions at or
     /// beyond the size are skipped). At most [`MAX_ENTRIES_AT`] positions per call

@@ -118,6 +118,24 @@ async fn assert_log(store: &dyn Store, log: &[NewEntry]) {
     for (i, (got, want)) in all.iter().zip(log).enumerate() {
         assert_entry(got, u64::try_from(i).expect("index fits u64"), want);
     }
+    // Leaves are the entries without `kind` and `signer`, in pages of any size.
+    let whole: Vec<crate::StoredLeaf> = all.into_iter().map(Into::into).collect();
+    for page in [1, 2, 3, 7] {
+        let mut leaves = Vec::new();
+        while leaves.len() < log.len() {
+            let got = store
+                .leaves(leaves.len() as u64, page)
+                .await
+                .expect("leaves");
+            assert!(!got.is_empty(), "leaves({}, {page}) is empty", leaves.len());
+            leaves.extend(got);
+        }
+        assert_eq!(leaves, whole, "leaves in pages of {page}");
+    }
+    assert!(
+        store.leaves(size, 10).await.expect("leaves").is_empty(),
+        "leaves(size)"
+    );
 }
 
 /// Appends that must fail with `want` and leave the log as `log`.
@@ -442,6 +460,26 @@ pub async fn story(store: &dyn Store) {
             .expect("entries")
             .is_empty(),
         "overflowing range"
+    );
+    for (start, limit) in [
+        (0, 0),
+        (5, 0),
+        (1_000, 10),
+        (u64::MAX, u32::MAX),
+        (u64::MAX - 1, 10),
+    ] {
+        assert!(
+            store.leaves(start, limit).await.expect("leaves").is_empty(),
+            "leaves({start}, {limit})"
+        );
+    }
+    assert_eq!(
+        store.leaves(2, 3).await.expect("leaves"),
+        range(2, 3)
+            .into_iter()
+            .map(Into::into)
+            .collect::<Vec<crate::StoredLeaf>>(),
+        "leaves in the middle, across batches"
     );
     assert_eq!(store.entry(u64::MAX).await.expect("entry"), None);
     assert_eq!(store.entry(size).await.expect("entry"), None);

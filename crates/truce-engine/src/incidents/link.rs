@@ -214,6 +214,12 @@ pub struct Components {
 }
 
 impl Components {
+    /// Makes room for `additional` more observations.
+    pub fn reserve(&mut self, additional: usize) {
+        self.points.reserve_exact(additional);
+        self.parent.reserve_exact(additional);
+    }
+
     /// Number of observations inserted.
     pub fn len(&self) -> usize {
         self.points.len()

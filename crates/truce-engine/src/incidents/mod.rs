@@ -447,6 +447,11 @@ impl Incidents {
         Some(())
     }
 
+    /// Makes room for `additional` more observations.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.components.reserve(additional);
+    }
+
     /// Loads the index entries that restoring deferred.
     pub(crate) fn flush(&mut self) {
         self.components.flush();

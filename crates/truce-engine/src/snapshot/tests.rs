@@ -223,11 +223,14 @@ fn the_codec_round_trips_every_field_and_refuses_damage() {
         .collect();
     let held: Vec<ObservationRecord> = w.state.observations.iter().cloned().collect();
     assert_eq!(observations, held);
+    let indexes: Vec<u64> = snapshot.indexes().map(Result::unwrap).collect();
+    let effect_indexes: Vec<u64> = snapshot.effects().map(|s| s.unwrap().index()).collect();
     assert_eq!(
-        snapshot.indexes().unwrap().len() as u64,
-        snapshot.len(),
-        "one index per effect"
+        indexes, effect_indexes,
+        "one index per effect, the effect's"
     );
+    assert_eq!(indexes.len() as u64, snapshot.len());
+    assert_eq!(snapshot.observations(), held.len() as u64);
 
     // Every truncation is refused, by the header or by the effect it cuts.
     for cut in 0..bytes.len() {
@@ -249,6 +252,31 @@ fn the_codec_round_trips_every_field_and_refuses_damage() {
     assert_eq!(
         Snapshot::decode(stale).unwrap_err(),
         SnapshotError::Stale(DERIVATION + 1)
+    );
+    // A header whose observation count is not the effects' is refused at the end.
+    let varint = |mut v: u64| {
+        let mut n = 1;
+        while v >= 0x80 {
+            v >>= 7;
+            n += 1;
+        }
+        n
+    };
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+    let at = MAGIC.len()
+        + varint(u64::from(DERIVATION))
+        + varint(snapshot.size)
+        + varint(zigzag(snapshot.last_time_ms))
+        + 32
+        + varint(snapshot.len());
+    assert!(snapshot.observations() < 0x80, "one byte");
+    let mut miscounted = bytes.clone();
+    assert_eq!(u64::from(miscounted[at]), snapshot.observations());
+    miscounted[at] -= 1;
+    let s = Snapshot::decode(miscounted).unwrap();
+    assert_eq!(
+        s.effects().last().unwrap().unwrap_err(),
+        SnapshotError::Invalid("observations")
     );
     let mut magic = bytes;
     magic[0] = b'T';
