@@ -193,7 +193,7 @@ impl State {
             .map_or(LinkParams::NONE, |v| {
                 LinkParams::of(&v.agreement.verification)
             });
-        if defer {
+        if defer || self.rebuilding {
             self.observations.record_deferred(r, index, time_ms);
         } else {
             self.observations.record(r, index, time_ms);

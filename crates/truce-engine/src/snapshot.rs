@@ -203,13 +203,15 @@ impl State {
         Ok(())
     }
 
-    /// Completes the indexes after [`State::restore`]: R-tree boxes of restored observations
-    /// are loaded at once here, not one by one (the state must not be queried before; applying
-    /// an entry completes them too).
+    /// Completes the indexes after [`State::restore`] or a rebuild ([`State::rebuilding`]):
+    /// R-tree boxes of restored or replayed observations are loaded at once here, not one by
+    /// one (the state must not be queried before; outside a rebuild, applying an entry completes
+    /// them too).
     ///
     /// The two indexes load side by side on two threads when there are many boxes (a million
     /// take about half a second), since a restart waits for them.
     pub fn finish_restore(&mut self) {
+        self.rebuilding = false;
         let (observations, incidents) = (&mut self.observations, &mut self.incidents);
         if observations.len() < 100_000 {
             observations.flush();

@@ -111,7 +111,8 @@ impl Replayer {
     /// no thread; [`Replayer::prepare_in_background`] always starts one).
     pub fn with_threads(operator: VerifierKey, threads: usize) -> Replayer {
         Replayer {
-            state: State::new(operator),
+            // Nothing queries the state before `finish`.
+            state: State::new(operator).rebuilding(),
             frontier: Frontier::new(),
             last_time: 0,
             threads: threads.max(1),

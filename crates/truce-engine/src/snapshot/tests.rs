@@ -153,6 +153,39 @@ fn restoring_through_a_snapshot_reaches_the_replayed_state() {
     }
 }
 
+/// A state rebuilt from the log (`State::rebuilding`: query boxes loaded once at the end) has the
+/// live state's digest and answers queries as it does.
+#[test]
+fn a_state_rebuilt_from_the_log_answers_as_the_live_one() {
+    let (w, logged) = live(5, 60);
+    let mut state = World::in_force().state.rebuilding();
+    for (env, time) in &logged {
+        let index = state.size();
+        let admitted = state
+            .admit(env, *time, &MapResolver(BTreeMap::new()))
+            .unwrap();
+        state.apply(admitted, index, *time);
+    }
+    state.finish_restore();
+    assert_eq!(state.digest(), w.state.digest());
+    let mut q = crate::ObservationQuery::new(100);
+    q.bbox = Some(crate::BBox {
+        min_lon: 37.99,
+        min_lat: 47.99,
+        max_lon: 38.03,
+        max_lat: 48.03,
+    });
+    let ids = |s: &State| -> Vec<String> {
+        s.query_observations(&q)
+            .items
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect()
+    };
+    assert!(!ids(&w.state).is_empty());
+    assert_eq!(ids(&state), ids(&w.state));
+}
+
 #[test]
 fn an_effect_that_does_not_fit_the_state_is_refused() {
     let (w, _) = live(3, 20);
