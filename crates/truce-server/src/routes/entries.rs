@@ -133,25 +133,74 @@ pub async fn get_entry(
         .await
         .map_err(|e| Problem::unavailable(format!("reading the log: {e}")))?
         .ok_or_else(not_found)?;
-    let leaf = truce_log::leaf::Leaf::decode(&e.leaf).map_err(Problem::internal)?;
-    let envelope =
-        serde_json::from_slice(&leaf.envelope.canonical_json()).map_err(Problem::internal)?;
-    Ok(Json(LoggedEntry {
-        id: e.entry_id,
-        index: e.index,
-        kind: e.kind,
-        signer: e.signer,
-        log_time: truce_engine::rfc3339(e.time_ms),
-        leaf_hash: hex::encode(e.leaf_hash),
+    logged_entry(&id, e.index, &e.leaf).map(Json)
+}
+
+/// What `GET /v1/entries/{id}` shows of the entry at `index`, all of it taken from the logged
+/// leaf itself — the kind and signer from its envelope, the log time from the leaf, the hash
+/// recomputed — and not from the columns the store keeps beside it to find it: those are not
+/// covered by the tree, so a data directory edited by hand could make them say something else.
+/// A leaf whose payload id is not `id` is a corrupt store (500), never another entry's answer.
+fn logged_entry(id: &str, index: u64, bytes: &[u8]) -> Result<LoggedEntry, Problem> {
+    let corrupt = |what: String| Problem::internal(format!("entry {index} ({id:?}): {what}"));
+    let leaf = truce_log::leaf::Leaf::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let env = &leaf.envelope;
+    let kind = env.kind().map_err(|e| corrupt(e.to_string()))?.to_owned();
+    let (payload_id, _) = env.payload_object().map_err(|e| corrupt(e.to_string()))?;
+    if payload_id != id {
+        return Err(corrupt(format!(
+            "the leaf holds the payload of {payload_id:?}"
+        )));
+    }
+    let signer = env
+        .signatures()
+        .first()
+        .map(|s| s.keyid.clone())
+        .ok_or_else(|| corrupt("the envelope has no signature".into()))?;
+    let envelope = serde_json::from_slice(&env.canonical_json()).map_err(Problem::internal)?;
+    Ok(LoggedEntry {
+        id: payload_id,
+        index,
+        kind,
+        signer,
+        log_time: truce_engine::rfc3339(leaf.time_ms),
+        leaf_hash: hex::encode(truce_log::leaf::leaf_hash(bytes)),
         envelope,
-    }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use http_body_util::{Full, Limited};
+    use truce_model::dsse::Envelope;
+    use truce_model::keys::PrivateKey;
 
     use super::*;
+
+    /// Regression (issue 9 review): the kind, signer, time and hash shown are the leaf's own,
+    /// and a leaf found under another id is refused rather than shown.
+    #[test]
+    fn an_entry_is_described_by_its_leaf_alone() {
+        let key = PrivateKey::from_seed("monitor-1", [3; 32]).unwrap();
+        let env = Envelope::sign("observation", br#"{"id":"obs-1","x":1}"#, &[&key]);
+        let leaf = truce_log::leaf::Leaf {
+            time_ms: 1_800_000_000_000,
+            envelope: env,
+        }
+        .encode();
+        let shown = logged_entry("obs-1", 7, &leaf).unwrap();
+        assert_eq!(shown.kind, "observation");
+        assert_eq!(shown.signer, key.verifier().signer_id());
+        assert_eq!(shown.log_time, truce_engine::rfc3339(1_800_000_000_000));
+        assert_eq!(
+            shown.leaf_hash,
+            hex::encode(truce_log::leaf::leaf_hash(&leaf))
+        );
+        assert_eq!(shown.index, 7);
+        let refused = logged_entry("obs-2", 7, &leaf).unwrap_err();
+        assert_eq!(refused.status, 500);
+        assert!(logged_entry("obs-1", 7, b"not a leaf").is_err());
+    }
 
     #[tokio::test]
     async fn bodies_over_the_limit_are_too_large_and_broken_ones_malformed() {
