@@ -76,8 +76,8 @@ fi
 mv "$DATA/snapshots" "$work/aside"
 read -r secs restored rss < <(start)
 echo "reference: restart without a snapshot: $secs s ($restored restored, peak RSS $rss MB)"
-echo "  the snapshot that start wrote: $(sed 's/\x1b\[[0-9;]*m//g' "$work/err" | grep -o 'bytes=[0-9]* encode_ms=[0-9]* write_ms=[0-9]*' | tail -1)"
-echo "  (encode_ms: the sequencer's pause while the state is encoded; write_ms: signing and writing, in the background)"
+echo "  the snapshot that start wrote: $(sed 's/\x1b\[[0-9;]*m//g' "$work/err" | grep -o 'bytes=[0-9]* capture_ms=[0-9]* encode_ms=[0-9]* write_ms=[0-9]*' | tail -1)"
+echo "  (capture_ms: the sequencer's pause while the state is captured; encode_ms, write_ms: encoding, signing and writing, in the background)"
 # That start wrote a snapshot of its own; put the original ones back.
 rm -rf "$DATA/snapshots"
 mv "$work/aside" "$DATA/snapshots"

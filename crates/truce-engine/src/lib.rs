@@ -37,7 +37,7 @@ pub use observation_query::{BBox, ObservationPage, ObservationQuery};
 pub use observation_record::ObservationRecord;
 pub use observations::OBSERVER_ROLES;
 pub use refusal::Refusal;
-pub use snapshot::{DERIVATION, Effects, Indexes, Saved, Snapshot, SnapshotError};
+pub use snapshot::{Capture, DERIVATION, Effects, Indexes, Saved, Snapshot, SnapshotError};
 
 use std::collections::BTreeMap;
 

@@ -26,7 +26,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use truce_model::taxonomy::EventType;
 
-use crate::observation_record::ObservationRecord;
+use crate::observation_record::{ObservationRecord, Records};
 
 /// Milliseconds per day: the R-tree's time axis is in days, so that its three axes have
 /// comparable spreads (degrees and days) and node splits stay meaningful.
@@ -206,9 +206,9 @@ impl ObservationIndex {
     }
 
     /// One page of the records matching `q`; `items` are the records, in log order.
-    pub(crate) fn query<'a>(
+    pub(crate) fn query<'a, R: Records + ?Sized>(
         &self,
-        items: &'a [ObservationRecord],
+        items: &'a R,
         q: &ObservationQuery,
     ) -> ObservationPage<'a> {
         debug_assert!(self.deferred.is_empty(), "queries see every observation");
@@ -219,7 +219,7 @@ impl ObservationIndex {
         };
         let start = u32::try_from(start).unwrap_or(u32::MAX);
         let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
-        let mut driver = self.driver(items.len(), q, start);
+        let mut driver = self.driver(items.count(), q, start);
         let envelope = q.envelope();
         let budget = if envelope.is_some() {
             SCAN_BUDGET
@@ -237,7 +237,7 @@ impl ObservationIndex {
                 break;
             };
             examined += 1;
-            if q.matches(&items[p as usize]) {
+            if q.matches(items.at(p as usize)) {
                 found.push(p);
             }
         }
@@ -251,12 +251,12 @@ impl ObservationIndex {
         }
         let next = if found.len() > limit {
             found.truncate(limit);
-            found.last().map(|&p| items[p as usize].index)
+            found.last().map(|&p| items.at(p as usize).index)
         } else {
             None
         };
         ObservationPage {
-            items: found.iter().map(|&p| &items[p as usize]).collect(),
+            items: found.iter().map(|&p| items.at(p as usize)).collect(),
             next,
             examined,
         }
@@ -302,9 +302,9 @@ impl ObservationIndex {
 
     /// The `keep` smallest positions from `start` on of the records in `envelope` matching `q`,
     /// ascending, and the number of candidates the R-tree returned.
-    fn by_location(
+    fn by_location<R: Records + ?Sized>(
         &self,
-        items: &[ObservationRecord],
+        items: &R,
         q: &ObservationQuery,
         envelope: AABB<[f64; 3]>,
         start: u32,
@@ -319,7 +319,7 @@ impl ObservationIndex {
             if p < start || heap.len() == keep && heap.peek().is_some_and(|&max| p > max) {
                 continue;
             }
-            if q.matches(&items[p as usize]) {
+            if q.matches(items.at(p as usize)) {
                 heap.push(p);
                 if heap.len() > keep {
                     heap.pop();
@@ -372,7 +372,7 @@ impl Iterator for Merge<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
     use truce_model::observation::EventPoint;
 
@@ -386,7 +386,7 @@ mod tests {
     ];
     const AFFILIATIONS: [&str; 3] = ["OSCE", "UA", "RU"];
 
-    fn record(
+    pub(crate) fn record(
         index: u64,
         lon: i32,
         lat: i32,

@@ -33,7 +33,7 @@ use crate::agreements::{AgreementStatus, rfc3339};
 use crate::incidents::{LinkParams, LinkPoint, MemberFacts};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
-use crate::observation_record::ObservationRecord;
+use crate::observation_record::{ObservationRecord, RecordLog, Records as _};
 use crate::refusal::Refusal;
 
 /// Roles that may sign an `observation` entry (DESIGN §3).
@@ -42,7 +42,7 @@ pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party]
 /// The observations of the log, in log order, with an index by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observations {
-    items: Vec<ObservationRecord>,
+    items: RecordLog,
     by_id: BTreeMap<Arc<str>, usize>,
     index: ObservationIndex,
     /// Interned strings shared by many records.
@@ -104,15 +104,20 @@ impl Observations {
         self.items.get(position as usize)
     }
 
+    /// A copy of the records that shares every frozen chunk ([`RecordLog`]).
+    pub(crate) fn records(&self) -> RecordLog {
+        self.items.clone()
+    }
+
     /// The position of the first observation logged after log index `index`.
     pub(crate) fn first_position_after(&self, index: u64) -> u32 {
         self.items.partition_point(|r| r.index <= index) as u32
     }
 
     /// Makes room for `additional` more observations at once (restoring a snapshot knows how
-    /// many: growing by doubling would copy the records several times over).
+    /// many: growing by doubling would copy the index's boxes several times over; the records
+    /// grow by chunks of their own).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.items.reserve_exact(additional);
         self.index.reserve(additional);
     }
 

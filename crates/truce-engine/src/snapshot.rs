@@ -245,54 +245,50 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Encodes the derived-only effects of every entry `state` has applied; `root` is the tree
-    /// hash of the log at `state.size()`.
+    /// hash of the log at `state.size()`. Equal to `Snapshot::capture(state, root).encode()`.
     pub fn encode(state: &State, root: [u8; 32]) -> Vec<u8> {
-        let mut rulings: Vec<Filed<'_>> = Vec::new();
-        for (_, incident) in state.incidents.range(0) {
-            rulings.extend(incident.decisions.iter().map(Filed::Decision));
-            rulings.extend(incident.disputes.iter().map(Filed::Dispute));
+        Snapshot::capture(state, root).encode()
+    }
+
+    /// What a snapshot of `state` needs, taken in milliseconds, so that a server holding the
+    /// state's lock can release it before the (much longer) encoding: the records themselves are
+    /// shared, not copied (frozen chunks, [`crate::observation_record::RecordLog`]); copied are
+    /// the open chunk, every observation's place in the partition (5 bytes each) and the rulings.
+    pub fn capture(state: &State, root: [u8; 32]) -> Capture {
+        // One pass over the incidents: their members' distances to the root, the observations
+        // that started one (the root and those it absorbed), and the rulings.
+        let n = state.observations.len();
+        let mut below_root = vec![u32::MAX; n];
+        let mut started = vec![false; n];
+        let mut rulings: Vec<Filed> = Vec::new();
+        for (root, incident) in state.incidents.range(0) {
+            for &m in &incident.members {
+                below_root[m as usize] = m - root;
+            }
+            started[root as usize] = true;
+            for &a in &incident.absorbed {
+                started[a as usize] = true;
+            }
+            rulings.extend(incident.decisions.iter().cloned().map(Filed::Decision));
+            rulings.extend(incident.disputes.iter().cloned().map(Filed::Dispute));
         }
         rulings.sort_by_key(Filed::index);
-        let count = state.observations.len() + rulings.len();
-        // About 90 bytes per effect at scale: one allocation instead of a doubling series.
-        let mut w = Writer {
-            out: Vec::with_capacity(count * 96),
-            indexes: Vec::with_capacity(count * 2),
-            ..Writer::default()
-        };
-        let mut observations = state.observations.iter().zip(0u32..).peekable();
-        let mut rulings = rulings.into_iter().peekable();
-        loop {
-            let next_is_ruling = match (observations.peek(), rulings.peek()) {
-                (None, None) => break,
-                (Some((o, _)), Some(r)) => r.index() < o.index,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-            };
-            if next_is_ruling {
-                match rulings.next().expect("peeked") {
-                    Filed::Decision(d) => w.decision(d),
-                    Filed::Dispute(d) => w.dispute(d),
-                }
-            } else {
-                let (record, position) = observations.next().expect("peeked");
-                let root = state.incidents.root_of(position);
-                let started = state.incidents.started(position);
-                w.observation(record, position - root, started);
+        // Every observation is a member of exactly one incident; should one not be, ask.
+        for (position, below) in (0u32..).zip(below_root.iter_mut()) {
+            if *below == u32::MAX {
+                *below = position - state.incidents.root_of(position);
+                started[position as usize] = state.incidents.started(position);
             }
         }
-        let mut out = Vec::with_capacity(w.out.len() + w.indexes.len() + 128);
-        out.extend_from_slice(MAGIC);
-        put_uint(&mut out, u64::from(DERIVATION));
-        put_uint(&mut out, state.size());
-        put_uint(&mut out, zigzag(state.last_time_ms()));
-        out.extend_from_slice(&root);
-        put_uint(&mut out, count as u64);
-        put_uint(&mut out, state.observations.len() as u64);
-        put_uint(&mut out, w.indexes.len() as u64);
-        out.extend_from_slice(&w.indexes);
-        out.extend_from_slice(&w.out);
-        out
+        Capture {
+            size: state.size(),
+            last_time_ms: state.last_time_ms(),
+            root,
+            records: state.observations.records(),
+            below_root,
+            started,
+            rulings,
+        }
     }
 
     /// Decodes the header of `bytes`; the effects are decoded as [`Snapshot::effects`] yields
@@ -379,12 +375,77 @@ impl Snapshot {
 }
 
 /// A ruling filed with some incident, borrowed for encoding.
-enum Filed<'a> {
-    Decision(&'a DecisionRecord),
-    Dispute(&'a DisputeRecord),
+/// A state's effects as [`Snapshot::capture`] took them, to encode away from the state.
+#[derive(Debug)]
+pub struct Capture {
+    size: u64,
+    last_time_ms: i64,
+    root: [u8; 32],
+    records: crate::observation_record::RecordLog,
+    /// Per observation, its distance in positions to its incident's root.
+    below_root: Vec<u32>,
+    /// Per observation, whether it started an incident on arrival.
+    started: Vec<bool>,
+    /// Rulings in log order.
+    rulings: Vec<Filed>,
 }
 
-impl Filed<'_> {
+impl Capture {
+    /// The log size the capture covers.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The snapshot's bytes (format above).
+    pub fn encode(self) -> Vec<u8> {
+        let count = self.records.len() + self.rulings.len();
+        // About 90 bytes per effect at scale: one allocation instead of a doubling series.
+        let mut w = Writer {
+            out: Vec::with_capacity(count * 96),
+            indexes: Vec::with_capacity(count * 2),
+            ..Writer::default()
+        };
+        let mut observations = self.records.iter().enumerate().peekable();
+        let mut rulings = self.rulings.iter().peekable();
+        loop {
+            let next_is_ruling = match (observations.peek(), rulings.peek()) {
+                (None, None) => break,
+                (Some((_, o)), Some(r)) => r.index() < o.index,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            if next_is_ruling {
+                match rulings.next().expect("peeked") {
+                    Filed::Decision(d) => w.decision(d),
+                    Filed::Dispute(d) => w.dispute(d),
+                }
+            } else {
+                let (position, record) = observations.next().expect("peeked");
+                w.observation(record, self.below_root[position], self.started[position]);
+            }
+        }
+        let mut out = Vec::with_capacity(w.out.len() + w.indexes.len() + 128);
+        out.extend_from_slice(MAGIC);
+        put_uint(&mut out, u64::from(DERIVATION));
+        put_uint(&mut out, self.size);
+        put_uint(&mut out, zigzag(self.last_time_ms));
+        out.extend_from_slice(&self.root);
+        put_uint(&mut out, count as u64);
+        put_uint(&mut out, self.records.len() as u64);
+        put_uint(&mut out, w.indexes.len() as u64);
+        out.extend_from_slice(&w.indexes);
+        out.extend_from_slice(&w.out);
+        out
+    }
+}
+
+#[derive(Debug)]
+enum Filed {
+    Decision(DecisionRecord),
+    Dispute(DisputeRecord),
+}
+
+impl Filed {
     fn index(&self) -> u64 {
         match self {
             Filed::Decision(d) => d.index,

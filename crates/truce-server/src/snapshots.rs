@@ -86,36 +86,40 @@ impl Snapshots {
         self.last.store(size, Ordering::Relaxed);
     }
 
-    /// Encodes the committed state (blocking, under its read lock: call it where the state cannot
-    /// change meanwhile, i.e. from the sequencer) and writes it in the background. `root` is the
-    /// tree hash at the state's size.
+    /// Captures the committed state (under its read lock, in milliseconds: call it where the
+    /// state cannot change meanwhile, i.e. from the sequencer between batches), then encodes,
+    /// signs and writes it in the background. `root` is the tree hash at the state's size.
     pub async fn take(self: &Arc<Self>, shared: &SharedState, root: [u8; 32]) {
         if self.writing.swap(true, Ordering::AcqRel) {
             return;
         }
         let state = shared.clone();
         let started = std::time::Instant::now();
-        let encoded = tokio::task::spawn_blocking(move || {
+        let captured = tokio::task::spawn_blocking(move || {
             let state = state.read().ok()?;
-            Some((state.size(), Snapshot::encode(&state, root)))
+            Some(Snapshot::capture(&state, root))
         })
         .await;
         // The sequencer waited this long (nothing was committed meanwhile).
-        let encode_ms = started.elapsed().as_millis() as u64;
-        let Ok(Some((size, bytes))) = encoded else {
+        let capture_ms = started.elapsed().as_millis() as u64;
+        let Ok(Some(captured)) = captured else {
             self.writing.store(false, Ordering::Release);
             return;
         };
+        let size = captured.size();
         self.last.store(size, Ordering::Relaxed);
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
+            let bytes = captured.encode();
+            let encode_ms = started.elapsed().as_millis() as u64;
             match this.write(size, &bytes) {
                 Ok(path) => tracing::info!(
                     size,
                     bytes = bytes.len(),
+                    capture_ms,
                     encode_ms,
-                    write_ms = started.elapsed().as_millis() as u64,
+                    write_ms = started.elapsed().as_millis() as u64 - encode_ms,
                     path = %path.display(),
                     "snapshot written"
                 ),
