@@ -66,7 +66,9 @@ const CHUNK: usize = 1 << 16;
 /// lock in milliseconds and encode them after releasing it (see [`crate::snapshot`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecordLog {
-    frozen: Vec<Arc<[ObservationRecord]>>,
+    /// Full chunks (an `Arc<Vec>`, not an `Arc<[_]>`: freezing moves the chunk, it does not
+    /// copy 13 MB).
+    frozen: Vec<Arc<Vec<ObservationRecord>>>,
     open: Vec<ObservationRecord>,
 }
 
@@ -78,7 +80,7 @@ impl RecordLog {
         self.open.push(r);
         if self.open.len() == CHUNK {
             let full = std::mem::take(&mut self.open);
-            self.frozen.push(Arc::from(full));
+            self.frozen.push(Arc::new(full));
         }
     }
 
