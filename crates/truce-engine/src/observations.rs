@@ -21,7 +21,7 @@
 //! affiliation, agreement, alleged party) are shared, since a large log holds millions of
 //! observations from a few hundred keys.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
@@ -43,10 +43,12 @@ pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observations {
     items: RecordLog,
-    by_id: BTreeMap<Arc<str>, usize>,
+    /// Position by payload id (hashed: ids come from submitters, and `RandomState` keeps a
+    /// crafted set of them from colliding; nothing iterates it, so its order never shows).
+    by_id: HashMap<Arc<str>, u32>,
     index: ObservationIndex,
     /// Interned strings shared by many records.
-    strings: BTreeSet<Arc<str>>,
+    strings: HashSet<Arc<str>>,
 }
 
 impl Observations {
@@ -83,9 +85,9 @@ impl Observations {
         // Ids are unique across the log (the server refuses an id reused with other content);
         // should one repeat anyway, the first observation keeps the id.
         let position = self.items.len();
-        self.by_id.entry(r.id.clone()).or_insert(position);
         // Positions are u32: four billion observations is beyond what one state holds in memory.
         let position = u32::try_from(position).expect("fewer than 2^32 observations");
+        self.by_id.entry(r.id.clone()).or_insert(position);
         if defer {
             self.index.defer(position, &r);
         } else {
@@ -96,7 +98,7 @@ impl Observations {
 
     /// The position (order among observations) of the observation with payload id `id`.
     pub(crate) fn position(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).map(|&i| i as u32)
+        self.by_id.get(id).copied()
     }
 
     /// The observation at `position`.
@@ -118,6 +120,7 @@ impl Observations {
     /// many: growing by doubling would copy the index's boxes several times over; the records
     /// grow by chunks of their own).
     pub(crate) fn reserve(&mut self, additional: usize) {
+        self.by_id.reserve(additional);
         self.index.reserve(additional);
     }
 
@@ -131,7 +134,7 @@ impl Observations {
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&ObservationRecord> {
-        self.by_id.get(id).and_then(|&i| self.items.get(i))
+        self.by_id.get(id).and_then(|&i| self.items.get(i as usize))
     }
 
     pub(crate) fn query(&self, q: &ObservationQuery) -> ObservationPage<'_> {
