@@ -256,7 +256,7 @@ impl State {
 }
 
 fn incident_line(v: &IncidentView<'_>) -> Canon {
-    let i = v.incident;
+    let i = &v.incident;
     let mut members: Vec<&str> = v.members.iter().map(|m| &*m.id).collect();
     members.sort_unstable();
     let affiliations = i

@@ -22,6 +22,8 @@ use crate::State;
 use crate::admit::Effect;
 use crate::incidents::{DecisionRecord, DisputeRecord, Incident};
 use crate::keys::KeyRecord;
+use std::borrow::Cow;
+
 use crate::refusal::Refusal;
 
 fn invalid(pointer: &str, message: impl Into<String>) -> Refusal {
@@ -31,7 +33,7 @@ fn invalid(pointer: &str, message: impl Into<String>) -> Refusal {
 impl State {
     /// The incident `name` refers to at this state's log time, or a 422 at `/incident` saying why
     /// it refers to none.
-    fn named_incident(&self, name: &str) -> Result<&Incident, Refusal> {
+    fn named_incident(&self, name: &str) -> Result<Cow<'_, Incident>, Refusal> {
         let Some(position) = self.observations.position(name) else {
             return Err(invalid(
                 "/incident",
@@ -71,7 +73,7 @@ impl State {
         let incident = names.named_incident(&p.incident)?;
         if let Some(party) = &p.attribution {
             let known = self
-                .governing_agreement(incident)
+                .governing_agreement(&incident)
                 .is_some_and(|a| a.party(party).is_some());
             if !known {
                 return Err(invalid(
@@ -111,7 +113,7 @@ impl State {
         }
         let incident = names.named_incident(&p.incident)?;
         let is_party = self
-            .governing_agreement(incident)
+            .governing_agreement(&incident)
             .is_some_and(|a| a.party(&signer.affiliation).is_some());
         if !is_party {
             return Err(Refusal::Forbidden(format!(

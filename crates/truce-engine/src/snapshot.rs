@@ -255,15 +255,17 @@ impl Snapshot {
     /// shared, not copied (frozen chunks, [`crate::observation_record::RecordLog`]); copied are
     /// the open chunk, every observation's place in the partition (5 bytes each) and the rulings.
     pub fn capture(state: &State, root: [u8; 32]) -> Capture {
-        // One pass over the incidents: their members' distances to the root, the observations
-        // that started one (the root and those it absorbed), and the rulings.
+        // One pass over the incidents that keep an aggregate: their members' distances to the
+        // root, the observations that started one (the root and those it absorbed), and the
+        // rulings. Every other observation is a single-report incident: its own root, started.
         let n = state.observations.len();
-        let mut below_root = vec![u32::MAX; n];
-        let mut started = vec![false; n];
+        let mut below_root = vec![0u32; n];
+        let mut started = vec![true; n];
         let mut rulings: Vec<Filed> = Vec::new();
-        for (root, incident) in state.incidents.range(0) {
+        for (root, incident) in state.incidents.aggregated() {
             for &m in &incident.members {
                 below_root[m as usize] = m - root;
+                started[m as usize] = false;
             }
             started[root as usize] = true;
             for &a in &incident.absorbed {
@@ -273,13 +275,10 @@ impl Snapshot {
             rulings.extend(incident.disputes.iter().cloned().map(Filed::Dispute));
         }
         rulings.sort_by_key(Filed::index);
-        // Every observation is a member of exactly one incident; should one not be, ask.
-        for (position, below) in (0u32..).zip(below_root.iter_mut()) {
-            if *below == u32::MAX {
-                *below = position - state.incidents.root_of(position);
-                started[position as usize] = state.incidents.started(position);
-            }
-        }
+        debug_assert!((0..n as u32).all(|p| {
+            below_root[p as usize] == p - state.incidents.root_of(p)
+                && started[p as usize] == state.incidents.started(p)
+        }));
         Capture {
             size: state.size(),
             last_time_ms: state.last_time_ms(),

@@ -27,14 +27,17 @@
 //! under.
 //!
 //! # Memory
-//! Resident per observation today: the link inputs ([`LinkPoint`], 56 bytes), its f32 box in
-//! the R-tree (36 bytes plus node overhead), the union-find parent (4 bytes), and for each
-//! incident an [`Incident`] aggregate (168 bytes plus its member and tally lists) — about 300
-//! bytes per single-report incident, out of the state's measured ~1.1 KB per observation
-//! (`examples/state_memory.rs`, `bench/RESULTS.md`). DESIGN §11's 300 MB at 10M entries needs
-//! about 30 bytes: a compact link record and the parent, no aggregate for single-report
-//! incidents (they are derived from their one member on demand), and an on-disk index for
-//! observations older than the clustering horizon. Not done yet.
+//! Resident per observation: the link inputs ([`LinkPoint`], 56 bytes), its f32 box in the
+//! R-tree or its cell entry in the grid (see [`link`]), the union-find parent (4 bytes), and the
+//! 20 bytes a single-report incident is built from (`Facts`: agreement and affiliation by
+//! number, count, version, type, family). Only incidents with more than one member or with a
+//! ruling keep an [`Incident`] aggregate (168 bytes plus its member and tally lists); a
+//! single-report incident — 98 % of 200k realistically spread reports — is built when a reader
+//! asks for it, the same value the aggregate would hold. That took the state from 1,443 to 1,003
+//! bytes per observation at 200k (`examples/state_memory.rs`, `bench/RESULTS.md`). DESIGN §11's
+//! 300 MB at 10M entries needs about 30: a compact link record and the parent, the observation
+//! records' payload fields read from the store, and an on-disk index for observations older
+//! than the clustering horizon. Not done yet.
 
 pub mod link;
 pub(crate) mod query;
@@ -43,7 +46,8 @@ mod view;
 pub use query::IncidentQuery;
 pub use view::{IncidentPage, IncidentView};
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use truce_model::entry::Ruling;
@@ -370,14 +374,107 @@ fn merge_sorted(into: &mut Vec<u32>, mut other: Vec<u32>) {
     *into = merged;
 }
 
+/// What a single-report incident is made of, kept for every observation: an incident of one
+/// report is built from it when asked for ([`Incidents::singleton`]) and has no aggregate of its
+/// own, which is most of them (98 % of 200k realistically spread reports).
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// Number of the agreement's name in [`Names`].
+    agreement: u32,
+    /// Number of the reporter's affiliation in [`Names`].
+    affiliation: u32,
+    count: u32,
+    version: u32,
+    event_type: EventType,
+    family: Family,
+}
+
+/// Agreement ids and affiliations by number (a few hundred at most, shared by millions of facts).
+#[derive(Debug, Clone, Default)]
+struct Names {
+    names: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    fn number(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        let n = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
+        self.names.push(name.clone());
+        self.numbers.insert(name.clone(), n);
+        n
+    }
+}
+
 /// Every incident, by root position.
+///
+/// Invariant: every root of the link components is an incident; `by_root` holds the aggregate of
+/// each incident with more than one member or with a ruling, and a root without one there is a
+/// single-report incident whose aggregate [`Incidents::singleton`] builds from its `facts` —
+/// the same value `Incident::single` stored before, so that nothing a reader sees depends on
+/// which form it is kept in.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Incidents {
     components: link::Components,
     by_root: BTreeMap<u32, Incident>,
+    facts: Vec<Facts>,
+    names: Names,
+    /// Number of incidents (roots).
+    roots: usize,
 }
 
 impl Incidents {
+    /// Keeps what a single-report incident of the next position would be made of.
+    fn remember(&mut self, agreement: &Arc<str>, family: Family, m: &MemberFacts) {
+        let facts = Facts {
+            agreement: self.names.number(agreement),
+            affiliation: self.names.number(&m.affiliation),
+            count: m.count,
+            version: m.version,
+            event_type: m.event_type,
+            family,
+        };
+        self.facts.push(facts);
+    }
+
+    /// The aggregate of the single-report incident of `position` (an observation that joined no
+    /// other).
+    fn singleton(&self, position: u32) -> Incident {
+        let f = self.facts[position as usize];
+        let m = MemberFacts {
+            affiliation: self.names.names[f.affiliation as usize].clone(),
+            count: f.count,
+            event_type: f.event_type,
+            version: f.version,
+        };
+        let agreement = self.names.names[f.agreement as usize].clone();
+        Incident::single(
+            position,
+            agreement,
+            f.family,
+            self.components.point(position),
+            &m,
+        )
+    }
+
+    /// The aggregate of the incident rooted at `root`, taken out to be merged or changed.
+    fn take(&mut self, root: u32) -> Incident {
+        match self.by_root.remove(&root) {
+            Some(i) => i,
+            None => self.singleton(root),
+        }
+    }
+
+    /// The aggregate of the incident rooted at `root`, borrowed or built.
+    fn aggregate(&self, root: u32) -> Cow<'_, Incident> {
+        match self.by_root.get(&root) {
+            Some(i) => Cow::Borrowed(i),
+            None => Cow::Owned(self.singleton(root)),
+        }
+    }
+
     /// Adds the observation at the next position and returns the root of its incident.
     pub(crate) fn insert(
         &mut self,
@@ -387,22 +484,18 @@ impl Incidents {
         m: &MemberFacts,
     ) -> u32 {
         let position = self.components.len() as u32;
+        self.remember(agreement, family, m);
         let roots = self.components.insert(agreement, family, p);
         let Some((&keep, rest)) = roots.split_first() else {
-            self.by_root.insert(
-                position,
-                Incident::single(position, agreement.clone(), family, &p, m),
-            );
+            self.roots += 1;
             return position;
         };
-        let mut merged = self
-            .by_root
-            .remove(&keep)
-            .expect("every root has an incident");
+        let mut merged = self.take(keep);
         for r in rest {
-            let other = self.by_root.remove(r).expect("every root has an incident");
+            let other = self.take(*r);
             merged.absorb(other, *r, &self.components);
         }
+        self.roots -= rest.len();
         merged.add_member(position, &p, m, &self.components);
         self.by_root.insert(keep, merged);
         keep
@@ -426,18 +519,33 @@ impl Incidents {
             if !started {
                 return None;
             }
+            self.remember(agreement, family, m);
             self.components.restore(agreement, family, p, root)?;
-            self.by_root.insert(
-                position,
-                Incident::single(position, agreement.clone(), family, &p, m),
-            );
+            self.roots += 1;
             return Some(());
         }
-        let incident = self.by_root.get(&root)?;
-        if incident.family != family || *incident.agreement != **agreement {
+        if root > position || self.components.root(root) != root {
             return None;
         }
+        let (same_family, same_agreement) = match self.by_root.get(&root) {
+            Some(i) => (i.family == family, *i.agreement == **agreement),
+            None => {
+                let f = self.facts[root as usize];
+                (
+                    f.family == family,
+                    *self.names.names[f.agreement as usize] == **agreement,
+                )
+            }
+        };
+        if !(same_family && same_agreement) {
+            return None;
+        }
+        self.remember(agreement, family, m);
         self.components.restore(agreement, family, p, root)?;
+        if !self.by_root.contains_key(&root) {
+            let single = self.singleton(root);
+            self.by_root.insert(root, single);
+        }
         let incident = self.by_root.get_mut(&root)?;
         incident.add_member(position, &p, m, &self.components);
         if started {
@@ -450,6 +558,7 @@ impl Incidents {
     /// Makes room for `additional` more observations.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.components.reserve(additional);
+        self.facts.reserve_exact(additional);
     }
 
     /// Loads the index entries that restoring deferred.
@@ -460,7 +569,15 @@ impl Incidents {
     /// Whether the observation at `position` started an incident on arrival: it is a root, or
     /// its incident absorbed it.
     pub(crate) fn started(&self, position: u32) -> bool {
-        self.named(position).is_some()
+        if position as usize >= self.components.len() {
+            return false;
+        }
+        let root = self.components.root(position);
+        root == position
+            || self
+                .by_root
+                .get(&root)
+                .is_some_and(|i| i.absorbed.binary_search(&position).is_ok())
     }
 
     /// The root of the incident holding the observation at `position`.
@@ -470,30 +587,46 @@ impl Incidents {
 
     /// The incident whose id is, or was before a merge, the observation at `position`; `None` if
     /// that observation never started an incident.
-    pub(crate) fn named(&self, position: u32) -> Option<(u32, &Incident)> {
-        if position as usize >= self.components.len() {
+    pub(crate) fn named(&self, position: u32) -> Option<(u32, Cow<'_, Incident>)> {
+        if !self.started(position) {
             return None;
         }
         let root = self.components.root(position);
-        let incident = self.by_root.get(&root)?;
-        (root == position || incident.absorbed.binary_search(&position).is_ok())
-            .then_some((root, incident))
+        Some((root, self.aggregate(root)))
     }
 
+    /// [`Incidents::named`], to change (a single-report incident gets an aggregate of its own).
     pub(crate) fn named_mut(&mut self, position: u32) -> Option<&mut Incident> {
-        let (root, _) = self.named(position)?;
+        if !self.started(position) {
+            return None;
+        }
+        let root = self.components.root(position);
+        if !self.by_root.contains_key(&root) {
+            let single = self.singleton(root);
+            self.by_root.insert(root, single);
+        }
         self.by_root.get_mut(&root)
     }
 
     /// The incident rooted at `root`.
     #[cfg(test)]
-    pub(crate) fn get(&self, root: u32) -> Option<&Incident> {
-        self.by_root.get(&root)
+    pub(crate) fn get(&self, root: u32) -> Option<Cow<'_, Incident>> {
+        ((root as usize) < self.components.len() && self.components.root(root) == root)
+            .then(|| self.aggregate(root))
     }
 
     /// Incidents rooted at or after `from_root`, in root order.
-    pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, &Incident)> {
-        self.by_root.range(from_root..).map(|(r, i)| (*r, i))
+    pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, Cow<'_, Incident>)> {
+        let end = self.components.len() as u32;
+        (from_root.min(end)..end)
+            .filter(|&p| self.components.root(p) == p)
+            .map(|p| (p, self.aggregate(p)))
+    }
+
+    /// The incidents that have an aggregate of their own (more than one member, or a ruling), in
+    /// root order; every other root is a single-report incident.
+    pub(crate) fn aggregated(&self) -> impl Iterator<Item = (u32, &Incident)> {
+        self.by_root.iter().map(|(r, i)| (*r, i))
     }
 
     /// Number of observations filed.
@@ -503,7 +636,7 @@ impl Incidents {
 
     /// Number of incidents.
     pub(crate) fn len(&self) -> usize {
-        self.by_root.len()
+        self.roots
     }
 
     /// The link inputs of the observation at `position`.

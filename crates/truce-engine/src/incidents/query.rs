@@ -9,6 +9,8 @@
 //! The scan walks incidents from the cursor and stops after `limit + 1` matches; every filter is
 //! a constant-time test on the incident's aggregate (window, location, status, type bit set).
 
+use std::borrow::Cow;
+
 use truce_model::taxonomy::EventType;
 
 use super::{Incident, IncidentStatus, Incidents};
@@ -49,7 +51,7 @@ impl IncidentQuery {
 /// One page: `(root position, incident)` pairs and whether more follow.
 #[derive(Debug)]
 pub(crate) struct RawPage<'a> {
-    pub(crate) items: Vec<(u32, &'a Incident)>,
+    pub(crate) items: Vec<(u32, Cow<'a, Incident>)>,
     pub(crate) more: bool,
 }
 
@@ -66,7 +68,7 @@ impl Incidents {
         let mut items = Vec::new();
         let mut more = false;
         for (root, incident) in self.range(first_position) {
-            if !self.matches(q, incident, &status) {
+            if !self.matches(q, &incident, &status) {
                 continue;
             }
             if items.len() == limit {

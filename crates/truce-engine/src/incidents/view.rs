@@ -1,6 +1,8 @@
 //! What readers see of an incident: the aggregate joined with its members' records and the
 //! agreement version that decides its status.
 
+use std::borrow::Cow;
+
 use truce_model::agreement::{Agreement, PartyRole};
 use truce_model::observation::EventPoint;
 use truce_model::taxonomy::EventType;
@@ -19,8 +21,9 @@ pub struct IncidentView<'a> {
     /// Log index of that member (the order of incident pages and their cursor).
     pub index: u64,
     pub status: IncidentStatus,
-    /// The aggregate (window, agreement, family, affiliations, rulings).
-    pub incident: &'a Incident,
+    /// The aggregate (window, agreement, family, affiliations, rulings): borrowed from the state,
+    /// or built for a single-report incident, which keeps none.
+    pub incident: Cow<'a, Incident>,
     /// Location and radius (DESIGN §6: the member with the smallest radius).
     pub location: EventPoint,
     /// Its members, in log order.
@@ -75,7 +78,7 @@ impl State {
         })
     }
 
-    fn incident_view<'a>(&'a self, root: u32, incident: &'a Incident) -> IncidentView<'a> {
+    fn incident_view<'a>(&'a self, root: u32, incident: Cow<'a, Incident>) -> IncidentView<'a> {
         let obs = |p: u32| {
             self.observations
                 .at(p)
@@ -86,8 +89,7 @@ impl State {
         IncidentView {
             id: &first.id,
             index: first.index,
-            status: self.incident_status(incident),
-            incident,
+            status: self.incident_status(&incident),
             location: EventPoint {
                 lat: locator.lat,
                 lon: locator.lon,
@@ -95,6 +97,7 @@ impl State {
             },
             members: incident.members.iter().map(|&p| obs(p)).collect(),
             absorbed: incident.absorbed.iter().map(|&p| &*obs(p).id).collect(),
+            incident,
         }
     }
 

@@ -120,6 +120,8 @@ fn restoring_through_a_snapshot_reaches_the_replayed_state() {
         assert_eq!(snapshot.root, [7; 32]);
         let restored = restore(&snapshot, &logged);
         assert_eq!(restored.digest(), w.state.digest(), "seed {seed}");
+        assert_eq!(restored.incident_count(), w.state.incident_count());
+        assert_eq!(restored.incident_count(), restored.incidents().count());
         // The indexes answer as the live ones do.
         let mut q = crate::ObservationQuery::new(7);
         q.bbox = Some(crate::BBox {

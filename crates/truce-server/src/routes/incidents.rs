@@ -156,7 +156,7 @@ pub struct IncidentDetail {
 }
 
 fn item(v: &IncidentView<'_>) -> IncidentItem {
-    let i = v.incident;
+    let i = &v.incident;
     IncidentItem {
         id: v.id.to_string(),
         index: v.index,
@@ -192,7 +192,7 @@ fn item(v: &IncidentView<'_>) -> IncidentItem {
 }
 
 fn detail(v: &IncidentView<'_>) -> IncidentDetail {
-    let i = v.incident;
+    let i = &v.incident;
     IncidentDetail {
         incident: item(v),
         member_observations: v
