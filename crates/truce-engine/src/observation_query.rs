@@ -89,7 +89,7 @@ impl ObservationQuery {
     }
 
     /// The query's box in the R-tree's coordinates, if space or time is constrained.
-    fn envelope(&self) -> Option<AABB<[f64; 3]>> {
+    fn envelope(&self) -> Option<AABB<[f32; 3]>> {
         if self.bbox.is_none() && self.from_ms.is_none() && self.to_ms.is_none() {
             return None;
         }
@@ -104,8 +104,8 @@ impl ObservationQuery {
         let from = self.from_ms.map_or(f64::MIN, |f| f as f64 / MS_PER_DAY);
         let to = self.to_ms.map_or(f64::MAX, |t| t as f64 / MS_PER_DAY);
         Some(AABB::from_corners(
-            [b.min_lon, b.min_lat, from],
-            [b.max_lon, b.max_lat, to],
+            [down(b.min_lon), down(b.min_lat), down(from)],
+            [up(b.max_lon), up(b.max_lat), up(to)],
         ))
     }
 }
@@ -139,7 +139,23 @@ pub struct ObservationPage<'a> {
     pub examined: usize,
 }
 
-type Located = GeomWithData<Rectangle<[f64; 3]>, u32>;
+/// An observation's box: (lon, lat, days) in `f32`, each bound rounded outward ([`down`],
+/// [`up`]) — half the size of `f64` boxes, and a filter only: a box that meets the query's
+/// (rounded outward too) is checked exactly against the record, so rounding can add candidates
+/// but never lose a match.
+type Located = GeomWithData<Rectangle<[f32; 3]>, u32>;
+
+/// The largest `f32` at most `x`.
+fn down(x: f64) -> f32 {
+    let y = x as f32;
+    if f64::from(y) > x { y.next_down() } else { y }
+}
+
+/// The smallest `f32` at least `x`.
+fn up(x: f64) -> f32 {
+    let y = x as f32;
+    if f64::from(y) < x { y.next_up() } else { y }
+}
 
 /// The indexes over the state's observation records, which are addressed by their position in
 /// log order.
@@ -198,8 +214,8 @@ impl ObservationIndex {
         let (from, to) = (r.from_ms as f64 / MS_PER_DAY, r.to_ms as f64 / MS_PER_DAY);
         GeomWithData::new(
             Rectangle::from_corners(
-                [r.point.lon, r.point.lat, from],
-                [r.point.lon, r.point.lat, to],
+                [down(r.point.lon), down(r.point.lat), down(from)],
+                [up(r.point.lon), up(r.point.lat), up(to)],
             ),
             position,
         )
@@ -306,7 +322,7 @@ impl ObservationIndex {
         &self,
         items: &R,
         q: &ObservationQuery,
-        envelope: AABB<[f64; 3]>,
+        envelope: AABB<[f32; 3]>,
         start: u32,
         keep: usize,
     ) -> (Vec<u32>, usize) {
@@ -517,6 +533,16 @@ pub(crate) mod tests {
             }
         }
         panic!("pagination did not end");
+    }
+
+    proptest! {
+        /// The f32 bounds of the index enclose the f64 value, as tightly as f32 allows.
+        #[test]
+        fn f32_bounds_round_outward(x in prop::num::f64::NORMAL | prop::num::f64::ZERO | prop::num::f64::SUBNORMAL) {
+            let (lo, hi) = (down(x), up(x));
+            prop_assert!(f64::from(lo) <= x && x <= f64::from(hi));
+            prop_assert!(lo == hi || lo.next_up() == hi || !lo.is_finite() || !hi.is_finite());
+        }
     }
 
     proptest! {
