@@ -21,6 +21,7 @@ mod keys;
 mod observation_query;
 mod observation_record;
 mod observations;
+mod outward;
 mod refusal;
 mod rulings;
 mod snapshot;

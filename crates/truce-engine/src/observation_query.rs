@@ -27,6 +27,7 @@ use rstar::{AABB, RTree};
 use truce_model::taxonomy::EventType;
 
 use crate::observation_record::{ObservationRecord, Records};
+use crate::outward::{down, up};
 
 /// Milliseconds per day: the R-tree's time axis is in days, so that its three axes have
 /// comparable spreads (degrees and days) and node splits stay meaningful.
@@ -144,18 +145,6 @@ pub struct ObservationPage<'a> {
 /// (rounded outward too) is checked exactly against the record, so rounding can add candidates
 /// but never lose a match.
 type Located = GeomWithData<Rectangle<[f32; 3]>, u32>;
-
-/// The largest `f32` at most `x`.
-fn down(x: f64) -> f32 {
-    let y = x as f32;
-    if f64::from(y) > x { y.next_down() } else { y }
-}
-
-/// The smallest `f32` at least `x`.
-fn up(x: f64) -> f32 {
-    let y = x as f32;
-    if f64::from(y) < x { y.next_up() } else { y }
-}
 
 /// The indexes over the state's observation records, which are addressed by their position in
 /// log order.
@@ -533,16 +522,6 @@ pub(crate) mod tests {
             }
         }
         panic!("pagination did not end");
-    }
-
-    proptest! {
-        /// The f32 bounds of the index enclose the f64 value, as tightly as f32 allows.
-        #[test]
-        fn f32_bounds_round_outward(x in prop::num::f64::NORMAL | prop::num::f64::ZERO | prop::num::f64::SUBNORMAL) {
-            let (lo, hi) = (down(x), up(x));
-            prop_assert!(f64::from(lo) <= x && x <= f64::from(hi));
-            prop_assert!(lo == hi || lo.next_up() == hi || !lo.is_finite() || !hi.is_finite());
-        }
     }
 
     proptest! {

@@ -73,6 +73,8 @@ use truce_model::taxonomy::Family;
 
 use grid::{ChordMemo, Grid, Probe, chord};
 
+use crate::outward::{down, up};
+
 /// Milliseconds per day (the boxes' time axis is in days).
 const MS_PER_DAY: f64 = 86_400_000.0;
 
@@ -386,16 +388,4 @@ fn envelope(probe: &Probe, widen_m: f64, widen_ms: i64) -> AABB<[f32; 4]> {
         up(t1 + margin_t),
     ];
     AABB::from_corners(lower, upper)
-}
-
-/// The largest f32 not above `x`.
-fn down(x: f64) -> f32 {
-    let f = x as f32;
-    if f64::from(f) > x { f.next_down() } else { f }
-}
-
-/// The smallest f32 not below `x`.
-fn up(x: f64) -> f32 {
-    let f = x as f32;
-    if f64::from(f) < x { f.next_up() } else { f }
 }
