@@ -347,6 +347,14 @@ impl Components {
         position
     }
 
+    /// Whether `position` is the root of its component (a constant-time test, where [`root`]
+    /// walks the path).
+    ///
+    /// [`root`]: Components::root
+    pub fn is_root(&self, position: u32) -> bool {
+        self.parent.get(position as usize) == Some(&position)
+    }
+
     /// The root of `position` without compressing paths (for readers holding `&self`).
     pub fn root(&self, mut position: u32) -> u32 {
         while self.parent[position as usize] != position {

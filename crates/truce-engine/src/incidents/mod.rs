@@ -524,7 +524,7 @@ impl Incidents {
             self.roots += 1;
             return Some(());
         }
-        if root > position || self.components.root(root) != root {
+        if !self.components.is_root(root) {
             return None;
         }
         let (same_family, same_agreement) = match self.by_root.get(&root) {
@@ -611,15 +611,14 @@ impl Incidents {
     /// The incident rooted at `root`.
     #[cfg(test)]
     pub(crate) fn get(&self, root: u32) -> Option<Cow<'_, Incident>> {
-        ((root as usize) < self.components.len() && self.components.root(root) == root)
-            .then(|| self.aggregate(root))
+        self.components.is_root(root).then(|| self.aggregate(root))
     }
 
     /// Incidents rooted at or after `from_root`, in root order.
     pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, Cow<'_, Incident>)> {
         let end = self.components.len() as u32;
         (from_root.min(end)..end)
-            .filter(|&p| self.components.root(p) == p)
+            .filter(|&p| self.components.is_root(p))
             .map(|p| (p, self.aggregate(p)))
     }
 
