@@ -25,9 +25,10 @@
 //!   the ids it absorbed, which are its members that started an incident on arrival and are not
 //!   its root — what the snapshot records; rulings are filed in log order with the incident their
 //!   name resolves to, which is where merges had gathered them, in log order;
-//! - the effects are taken from the state ([`Snapshot::of`]): an observation record and a
-//!   filed ruling keep everything their effect held, with the log index and time they were
-//!   applied at;
+//! - the effects are taken from the state ([`Snapshot::capture`], in milliseconds under the
+//!   state's lock: records are shared, not copied; [`Capture::encode`] runs after): an
+//!   observation record and a filed ruling keep everything their effect held, with the log index
+//!   and time they were applied at;
 //! - a snapshot says nothing about the log's integrity. The caller still hashes every leaf and
 //!   checks the tree; a snapshot carries the tree root of its size, and the caller binds the two
 //!   (and signs the file, so that editing it is noticed: see the server's `snapshots` module).
@@ -252,7 +253,7 @@ impl Snapshot {
 
     /// What a snapshot of `state` needs, taken in milliseconds, so that a server holding the
     /// state's lock can release it before the (much longer) encoding: the records themselves are
-    /// shared, not copied (frozen chunks, [`crate::observation_record::RecordLog`]); copied are
+    /// shared, not copied (frozen chunks of records behind `Arc`); copied are
     /// the open chunk, every observation's place in the partition (5 bytes each) and the rulings.
     pub fn capture(state: &State, root: [u8; 32]) -> Capture {
         // One pass over the incidents that keep an aggregate: their members' distances to the

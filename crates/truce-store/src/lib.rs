@@ -41,7 +41,7 @@
 //!
 //! # Testing backends
 //!
-//! With the `testkit` feature, [`testkit::story`] runs one backend-independent
+//! With the `testkit` feature, `testkit::story` runs one backend-independent
 //! story over an empty store that exercises every method and every error
 //! case. Every backend's tests call it, so all backends behave alike.
 
