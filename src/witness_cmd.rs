@@ -24,6 +24,8 @@ pub struct WitnessArgs {
     listen: SocketAddr,
     /// The witness's name, used when its key is first generated [default:
     /// witness.localhost/<random>]. The name cannot change afterwards.
+    // The text is the option's `--help` too, where `<random>` reads as meant.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long)]
     name: Option<String>,
     /// Trust a log: its vkey (the origin is the key's name, as truce names its log key), or
