@@ -120,6 +120,9 @@ pub enum IntakeError {
     Internal(String),
 }
 
+/// Longest a resubmission waits for the checkpoint that covers an entry it found committed.
+const COVERING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The answer for an id already in the log: its receipt if `canonical` is what was logged,
 /// else a conflict; `None` if the id is not logged.
 pub async fn lookup(
@@ -141,6 +144,29 @@ pub async fn lookup(
             Err(IntakeError::Conflict { id: id.to_string() })
         }),
     }
+}
+
+/// `receipt` of an entry found in the store, with a checkpoint that covers it. The sequencer
+/// adds a batch's ids to the filter before it publishes the batch's checkpoint, so a
+/// resubmission racing the first submission can find the entry committed while the checkpoint it
+/// read before the lookup is older: it waits for the next one (the sequencer publishes right
+/// after), at most [`COVERING_WAIT`].
+async fn covered(
+    published: &watch::Receiver<Arc<Published>>,
+    mut receipt: Receipt,
+) -> Result<Receipt, IntakeError> {
+    if receipt.checkpoint.size > receipt.index {
+        return Ok(receipt);
+    }
+    let mut published = published.clone();
+    let index = receipt.index;
+    let latest = tokio::time::timeout(COVERING_WAIT, published.wait_for(|p| p.size > index))
+        .await
+        .map_err(|_| IntakeError::SequencerStopped)?
+        .map_err(|_| IntakeError::SequencerStopped)?
+        .clone();
+    receipt.checkpoint = latest;
+    Ok(receipt)
 }
 
 /// What intake reads and feeds: shared with the sequencer, which alone writes.
@@ -172,7 +198,7 @@ impl Intake {
             None
         };
         let receipt = match logged {
-            Some(answer) => answer?,
+            Some(answer) => covered(&self.published, answer?).await?,
             None => self.sequence(prepared, canonical).await?,
         };
         self.prove(&receipt).await
@@ -251,5 +277,57 @@ impl Intake {
             leaf_hash: receipt.leaf_hash,
             proof,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(size: u64) -> Arc<Published> {
+        Arc::new(Published {
+            size,
+            root: [size as u8; 32],
+            note: Vec::new(),
+        })
+    }
+
+    fn receipt(index: u64, checkpoint: Arc<Published>) -> Receipt {
+        Receipt {
+            index,
+            leaf_hash: [1; 32],
+            checkpoint,
+        }
+    }
+
+    /// Regression (CI, `an_id_is_logged_once_under_races_and_restarts`): a resubmission that
+    /// finds its entry committed before the checkpoint covering it is published waits for that
+    /// checkpoint instead of failing the inclusion proof with 503.
+    #[tokio::test]
+    async fn a_receipt_found_before_its_checkpoint_waits_for_it() {
+        let (tx, rx) = watch::channel(published(0));
+        let waiting = tokio::spawn({
+            let rx = rx.clone();
+            async move { covered(&rx, receipt(0, published(0))).await }
+        });
+        tx.send_replace(published(1));
+        let r = waiting.await.unwrap().unwrap();
+        assert_eq!(r.checkpoint.size, 1);
+
+        // Already covered: the same checkpoint back, at once.
+        let r = covered(&rx, receipt(0, published(3))).await.unwrap();
+        assert_eq!(r.checkpoint.size, 3);
+    }
+
+    /// A sequencer that never publishes (stopped, or stuck) ends the wait with 503, bounded.
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_for_a_checkpoint_is_bounded() {
+        let (_tx, rx) = watch::channel(published(0));
+        let err = covered(&rx, receipt(0, published(0))).await.unwrap_err();
+        assert!(matches!(err, IntakeError::SequencerStopped), "{err}");
+        let (tx, rx) = watch::channel(published(0));
+        drop(tx);
+        let err = covered(&rx, receipt(0, published(0))).await.unwrap_err();
+        assert!(matches!(err, IntakeError::SequencerStopped), "{err}");
     }
 }
