@@ -24,12 +24,12 @@ trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%F)"
 echo "binary: $TRUCE; log: $DATA ($(du -sh "$DATA/truce.sqlite" | cut -f1))"
 
-# Starts the server, waits for /healthz, prints "<seconds> <restored> <peak RSS MB>", and stops it
-# gracefully (which lets a snapshot being written finish).
+# Starts the server on DIR (default DATA), waits for /healthz, prints "<seconds> <restored> <peak
+# RSS MB>", and stops it gracefully (which lets a snapshot being written finish).
 start() {
-  local port=$((20000 + RANDOM % 20000)) t0 t1
+  local dir=${1:-$DATA} port=$((20000 + RANDOM % 20000)) t0 t1
   t0=$(date +%s.%N)
-  "$TRUCE" serve --data "$DATA" --listen "127.0.0.1:$port" >"$work/out" 2>"$work/err" &
+  "$TRUCE" serve --data "$dir" --listen "127.0.0.1:$port" >"$work/out" 2>"$work/err" &
   pid=$!
   until curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"; do
     kill -0 "$pid" 2>/dev/null || { echo "the server stopped:" >&2; cat "$work/err" >&2; exit 1; }
@@ -67,9 +67,7 @@ if [ "$tail_n" -gt 0 ]; then
   "$(dirname "$TRUCE")"/truce-loadgen --url "http://127.0.0.1:$port" --key "$crash/keys/operator.key" \
     --kind observation -n "$tail_n" -c 64 --query-rounds 0 >/dev/null 2>&1
   kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
-  saved_data=$DATA; DATA=$crash
-  read -r secs restored rss < <(start)
-  DATA=$saved_data
+  read -r secs restored rss < <(start "$crash")
   echo "restart after a crash ($tail_n observations logged since the snapshot): $secs s ($restored restored, peak RSS $rss MB)"
   rm -rf "$crash"
 fi

@@ -540,7 +540,7 @@ pub(crate) mod tests {
         // 2h..5h at (1.0, 2.0).
         let items = vec![record(0, 4, 8, 2, 3, 0, 0)];
         let index = index_of(&items);
-        let hits = |q: ObservationQuery| index.query(&items, &q).items.len();
+        let hits = |q: ObservationQuery| index.query(items.as_slice(), &q).items.len();
         let h = |n: i64| Some(n * 3_600_000);
         let mut q = ObservationQuery::new(10);
         q.from_ms = h(5);
@@ -592,7 +592,7 @@ pub(crate) mod tests {
             max_lon: 3.0,
             max_lat: 3.0,
         });
-        let page = index.query(&items, &q);
+        let page = index.query(items.as_slice(), &q);
         assert_eq!(
             page.items.iter().map(|r| r.index).collect::<Vec<_>>(),
             [20_000]
@@ -606,7 +606,7 @@ pub(crate) mod tests {
         // Without a box, the same query over one type walks that type's list only.
         let mut q = ObservationQuery::new(10);
         q.types = vec![EventType::Shot];
-        let page = index.query(&items, &q);
+        let page = index.query(items.as_slice(), &q);
         assert!(page.items.is_empty());
         assert_eq!(
             page.examined, 0,

@@ -96,11 +96,7 @@ impl RecordLog {
     }
 
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> + '_ {
-        Iter {
-            log: self,
-            next: 0,
-            len: self.len(),
-        }
+        Iter { log: self, next: 0 }
     }
 }
 
@@ -108,20 +104,19 @@ impl RecordLog {
 struct Iter<'a> {
     log: &'a RecordLog,
     next: usize,
-    len: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = &'a ObservationRecord;
 
     fn next(&mut self) -> Option<&'a ObservationRecord> {
-        let r = self.log.get(self.next).filter(|_| self.next < self.len)?;
+        let r = self.log.get(self.next)?;
         self.next += 1;
         Some(r)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.len - self.next;
+        let left = self.log.len() - self.next;
         (left, Some(left))
     }
 }
@@ -166,16 +161,6 @@ impl Records for RecordLog {
 
     fn at(&self, position: usize) -> &ObservationRecord {
         self.get(position).expect("a position below count()")
-    }
-}
-
-impl Records for Vec<ObservationRecord> {
-    fn count(&self) -> usize {
-        self.len()
-    }
-
-    fn at(&self, position: usize) -> &ObservationRecord {
-        &self[position]
     }
 }
 

@@ -374,7 +374,6 @@ impl Snapshot {
     }
 }
 
-/// A ruling filed with some incident, borrowed for encoding.
 /// A state's effects as [`Snapshot::capture`] took them, to encode away from the state.
 #[derive(Debug)]
 pub struct Capture {
@@ -439,6 +438,7 @@ impl Capture {
     }
 }
 
+/// A ruling filed with some incident, copied for encoding.
 #[derive(Debug)]
 enum Filed {
     Decision(DecisionRecord),

@@ -455,7 +455,7 @@ impl AppState {
         };
         // A long replay is not repeated at the next start.
         if snapshots.due(size) {
-            snapshots.take(&shared, root).await;
+            snapshots.take(&shared, size, root).await;
         }
         tokio::spawn(sequencer.run(rx));
         tokio::spawn(crate::ticker::run(

@@ -118,7 +118,9 @@ impl Sequencer {
                 // names that tree's root.
                 let published = self.published.borrow().clone();
                 if self.snapshots.due(published.size) {
-                    self.snapshots.take(&self.shared, published.root).await;
+                    self.snapshots
+                        .take(&self.shared, published.size, published.root)
+                        .await;
                 }
             }
         }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
-use truce_engine::Snapshot;
+use truce_engine::{Capture, Snapshot};
 use truce_model::keys::{PrivateKey, VerifierKey};
 
 use tokio::sync::watch;
@@ -86,45 +86,25 @@ impl Snapshots {
         self.last.store(size, Ordering::Relaxed);
     }
 
-    /// Captures the committed state (under its read lock, in milliseconds: call it where the
-    /// state cannot change meanwhile, i.e. from the sequencer between batches), then encodes,
-    /// signs and writes it in the background. `root` is the tree hash at the state's size.
-    pub async fn take(self: &Arc<Self>, shared: &SharedState, root: [u8; 32]) {
+    /// Captures the committed state at `size` (whose tree hash is `root`), then encodes, signs and
+    /// writes it in the background; the caller waits only for the capture (milliseconds, under the
+    /// state's read lock). Called between batches by the sequencer, and once after start-up.
+    pub async fn take(self: &Arc<Self>, shared: &SharedState, size: u64, root: [u8; 32]) {
         if self.writing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let state = shared.clone();
         let started = std::time::Instant::now();
-        let captured = tokio::task::spawn_blocking(move || {
-            let state = state.read().ok()?;
-            Some(Snapshot::capture(&state, root))
-        })
-        .await;
-        // The sequencer waited this long (nothing was committed meanwhile).
-        let capture_ms = started.elapsed().as_millis() as u64;
-        let Ok(Some(captured)) = captured else {
+        let Captured::At(captured) = capture(shared, size, root).await else {
+            // Lost, or the state moved on: the next batch tries again.
             self.writing.store(false, Ordering::Release);
             return;
         };
-        let size = captured.size();
+        // The sequencer waited this long (nothing was committed meanwhile).
+        let capture_ms = started.elapsed().as_millis() as u64;
         self.last.store(size, Ordering::Relaxed);
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let bytes = captured.encode();
-            let encode_ms = started.elapsed().as_millis() as u64;
-            match this.write(size, &bytes) {
-                Ok(path) => tracing::info!(
-                    size,
-                    bytes = bytes.len(),
-                    capture_ms,
-                    encode_ms,
-                    write_ms = started.elapsed().as_millis() as u64 - encode_ms,
-                    path = %path.display(),
-                    "snapshot written"
-                ),
-                Err(e) => tracing::warn!(size, error = %e, "writing a snapshot failed"),
-            }
+            this.write_captured(captured, capture_ms, "periodic");
             this.writing.store(false, Ordering::Release);
         });
     }
@@ -152,36 +132,53 @@ impl Snapshots {
             if size <= self.last.load(Ordering::Relaxed) {
                 return;
             }
-            let (state, this) = (shared.clone(), self.clone());
             let started = std::time::Instant::now();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let Ok(state) = state.read() else {
-                    return Stop::Lost;
-                };
-                if state.size() != size {
-                    return Stop::Moved;
-                }
-                let bytes = Snapshot::encode(&state, root);
-                drop(state);
-                Stop::Written(this.write(size, &bytes).map(|path| (path, bytes.len())))
-            })
-            .await;
-            match outcome {
-                Ok(Stop::Written(Ok((path, bytes)))) => {
-                    self.last.store(size, Ordering::Relaxed);
-                    tracing::info!(size, bytes, ms = started.elapsed().as_millis() as u64,
-                        path = %path.display(), "snapshot written at stop");
+            match capture(shared, size, root).await {
+                Captured::At(captured) => {
+                    let capture_ms = started.elapsed().as_millis() as u64;
+                    let this = self.clone();
+                    let written = tokio::task::spawn_blocking(move || {
+                        this.write_captured(captured, capture_ms, "stop")
+                    })
+                    .await;
+                    if matches!(written, Ok(true)) {
+                        self.last.store(size, Ordering::Relaxed);
+                    }
                     return;
                 }
-                Ok(Stop::Written(Err(e))) => {
-                    tracing::warn!(size, error = %e, "writing the snapshot at stop failed");
-                    return;
-                }
-                Ok(Stop::Moved) if published.changed().await.is_ok() => {}
-                Ok(Stop::Moved | Stop::Lost) | Err(_) => return,
+                Captured::Moved if published.changed().await.is_ok() => {}
+                Captured::Moved | Captured::Lost => return,
             }
         }
         tracing::warn!("no snapshot at stop: the log kept growing");
+    }
+
+    /// Encodes, signs and writes `captured` (blocking) and logs how long each step took;
+    /// whether the file is written. `when` says which snapshot it is (`periodic`, `stop`).
+    fn write_captured(&self, captured: Capture, capture_ms: u64, when: &str) -> bool {
+        let size = captured.size();
+        let started = std::time::Instant::now();
+        let bytes = captured.encode();
+        let encode_ms = started.elapsed().as_millis() as u64;
+        match self.write(size, &bytes) {
+            Ok(path) => {
+                tracing::info!(
+                    size,
+                    bytes = bytes.len(),
+                    capture_ms,
+                    encode_ms,
+                    write_ms = started.elapsed().as_millis() as u64 - encode_ms,
+                    when,
+                    path = %path.display(),
+                    "snapshot written"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(size, when, error = %e, "writing a snapshot failed");
+                false
+            }
+        }
     }
 
     /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`].
@@ -344,13 +341,26 @@ impl<'a> Restoring<'a> {
     }
 }
 
-/// What taking the snapshot at stop came to.
-enum Stop {
+/// The committed state as [`capture`] found it.
+enum Captured {
     /// The state was lost: there is nothing trustworthy to save.
     Lost,
-    /// The state is at another size than the checkpoint read: read the next one.
+    /// The state is at another size than the tree hash given: the caller reads the next one.
     Moved,
-    Written(io::Result<(PathBuf, usize)>),
+    At(Capture),
+}
+
+/// The committed state captured at `size` (whose tree hash is `root`), under its read lock for
+/// the milliseconds [`Snapshot::capture`] takes; the encoding comes after, away from the lock.
+async fn capture(shared: &SharedState, size: u64, root: [u8; 32]) -> Captured {
+    let state = shared.clone();
+    tokio::task::spawn_blocking(move || match state.read() {
+        Err(_) => Captured::Lost,
+        Ok(s) if s.size() != size => Captured::Moved,
+        Ok(s) => Captured::At(Snapshot::capture(&s, root)),
+    })
+    .await
+    .unwrap_or(Captured::Lost)
 }
 
 /// Reads and checks the snapshot file at `path`.

@@ -388,28 +388,39 @@ impl Aggregate {
         Ok(bytes)
     }
 
-    /// Column `column`: one number per row, joined by `separator`.
-    fn list<T: std::str::FromStr>(
+    /// Column `column`: one text per row, joined by `separator` (which no value may hold: a
+    /// value that does is found by the count).
+    fn texts<'r>(
         &self,
-        row: &SqliteRow,
+        row: &'r SqliteRow,
         column: usize,
         separator: char,
         what: &str,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<Vec<&'r str>, StoreError> {
         let list: Option<&str> = row.try_get(column).map_err(decode)?;
-        let values: Vec<T> = list
-            .map_or(Ok(Vec::new()), |l| {
-                l.split(separator).map(str::parse).collect()
-            })
-            .map_err(|_| StoreError::Corrupt(format!("a {what} is not a number")))?;
+        let values: Vec<&str> = list.map_or(Vec::new(), |l| l.split(separator).collect());
         if values.len() != self.order.len() {
             return Err(StoreError::Corrupt(format!(
-                "{} values of {what} for {} rows",
+                "{} values of {what} for {} rows (does one hold {separator:?}?)",
                 values.len(),
                 self.order.len()
             )));
         }
         Ok(values)
+    }
+
+    /// Column `column`: one number per row, joined by commas.
+    fn numbers<T: std::str::FromStr>(
+        &self,
+        row: &SqliteRow,
+        column: usize,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.texts(row, column, ',', what)?
+            .into_iter()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| StoreError::Corrupt(format!("a {what} is not a number")))
     }
 }
 
@@ -712,19 +723,12 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         let rows = Aggregate::of(&row, first, "entry")?;
         let n = rows.order.len();
-        let times: Vec<i64> = rows.list(&row, 1, ',', "time_ms")?;
-        let ids: Option<&str> = row.try_get(2).map_err(decode)?;
-        let ids: Vec<&str> = ids.map_or(Vec::new(), |s| s.split('\n').collect());
+        let times: Vec<i64> = rows.numbers(&row, 1, "time_ms")?;
+        let ids = rows.texts(&row, 2, '\n', "entry_id")?;
         let hashes = rows.fixed(&row, 3, 32, "leaf hashes")?;
-        let lengths: Vec<usize> = rows.list(&row, 4, ',', "leaf length")?;
+        let lengths: Vec<usize> = rows.numbers(&row, 4, "leaf length")?;
         let leaves: Option<&[u8]> = row.try_get(5).map_err(decode)?;
         let leaves = leaves.unwrap_or_default();
-        if ids.len() != n {
-            return Err(StoreError::Corrupt(format!(
-                "entries {first}..{end}: {} entry ids for {n} entries (an id holds a line break)",
-                ids.len()
-            )));
-        }
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0usize);
         for len in &lengths {

@@ -372,6 +372,17 @@ async fn leaves_and_hashes_come_back_byte_for_byte() {
     );
     assert_eq!(hashes.len(), 4);
     assert_eq!(store.hashes(2, 1).await.expect("hashes"), vec![hashes[2]]);
+
+    // Ids are joined by line breaks: one that holds a line break is found, not split silently.
+    let broken = NewEntry {
+        entry_id: "two\nlines".into(),
+        ..sample_entry("x", 4)
+    };
+    store.append_plain(4, &[broken]).await.expect("append");
+    match store.leaves(4, 1).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("entry_id"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
     store.close().await;
 }
 

@@ -467,6 +467,16 @@ impl Incidents {
         }
     }
 
+    /// The aggregate of the incident rooted at `root`, to change: a single-report incident gets
+    /// one of its own from now on.
+    fn aggregate_mut(&mut self, root: u32) -> &mut Incident {
+        if !self.by_root.contains_key(&root) {
+            let single = self.singleton(root);
+            self.by_root.insert(root, single);
+        }
+        self.by_root.get_mut(&root).expect("just inserted")
+    }
+
     /// The aggregate of the incident rooted at `root`, borrowed or built.
     fn aggregate(&self, root: u32) -> Cow<'_, Incident> {
         match self.by_root.get(&root) {
@@ -527,25 +537,15 @@ impl Incidents {
         if !self.components.is_root(root) {
             return None;
         }
-        let (same_family, same_agreement) = match self.by_root.get(&root) {
-            Some(i) => (i.family == family, *i.agreement == **agreement),
-            None => {
-                let f = self.facts[root as usize];
-                (
-                    f.family == family,
-                    *self.names.names[f.agreement as usize] == **agreement,
-                )
-            }
-        };
-        if !(same_family && same_agreement) {
+        // Members share their incident's agreement and family: the root's facts say which.
+        let f = self.facts[root as usize];
+        if f.family != family || *self.names.names[f.agreement as usize] != **agreement {
             return None;
         }
         self.remember(agreement, family, m);
         self.components.restore(agreement, family, p, root)?;
-        if !self.by_root.contains_key(&root) {
-            let single = self.singleton(root);
-            self.by_root.insert(root, single);
-        }
+        // A single-report incident gets an aggregate to grow (borrowed apart from `components`).
+        self.aggregate_mut(root);
         let incident = self.by_root.get_mut(&root)?;
         incident.add_member(position, &p, m, &self.components);
         if started {
@@ -569,15 +569,21 @@ impl Incidents {
     /// Whether the observation at `position` started an incident on arrival: it is a root, or
     /// its incident absorbed it.
     pub(crate) fn started(&self, position: u32) -> bool {
+        self.root_if_started(position).is_some()
+    }
+
+    /// The root of the incident `position` started, if it started one ([`Incidents::started`]).
+    fn root_if_started(&self, position: u32) -> Option<u32> {
         if position as usize >= self.components.len() {
-            return false;
+            return None;
         }
         let root = self.components.root(position);
-        root == position
+        (root == position
             || self
                 .by_root
                 .get(&root)
-                .is_some_and(|i| i.absorbed.binary_search(&position).is_ok())
+                .is_some_and(|i| i.absorbed.binary_search(&position).is_ok()))
+        .then_some(root)
     }
 
     /// The root of the incident holding the observation at `position`.
@@ -588,24 +594,14 @@ impl Incidents {
     /// The incident whose id is, or was before a merge, the observation at `position`; `None` if
     /// that observation never started an incident.
     pub(crate) fn named(&self, position: u32) -> Option<(u32, Cow<'_, Incident>)> {
-        if !self.started(position) {
-            return None;
-        }
-        let root = self.components.root(position);
+        let root = self.root_if_started(position)?;
         Some((root, self.aggregate(root)))
     }
 
     /// [`Incidents::named`], to change (a single-report incident gets an aggregate of its own).
     pub(crate) fn named_mut(&mut self, position: u32) -> Option<&mut Incident> {
-        if !self.started(position) {
-            return None;
-        }
-        let root = self.components.root(position);
-        if !self.by_root.contains_key(&root) {
-            let single = self.singleton(root);
-            self.by_root.insert(root, single);
-        }
-        self.by_root.get_mut(&root)
+        let root = self.root_if_started(position)?;
+        Some(self.aggregate_mut(root))
     }
 
     /// The incident rooted at `root`.

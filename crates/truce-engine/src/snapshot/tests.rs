@@ -98,15 +98,37 @@ fn restore(snapshot: &Snapshot, logged: &[(Envelope, i64)]) -> State {
             r.state.restore(s).unwrap();
             continue;
         }
-        let admitted = r
-            .state
-            .admit(env, *time, &MapResolver(BTreeMap::new()))
-            .unwrap();
-        r.state.apply(admitted, index, *time);
+        apply_logged(&mut r.state, env, *time);
     }
     assert!(saved.next().is_none(), "every saved effect was used");
     r.state.finish_restore();
     r.state
+}
+
+/// Admits and applies a logged entry as replay does.
+fn apply_logged(state: &mut State, env: &Envelope, time: i64) {
+    let index = state.size();
+    let admitted = state
+        .admit(env, time, &MapResolver(BTreeMap::new()))
+        .unwrap();
+    state.apply(admitted, index, time);
+}
+
+/// The ids of the observations in a small box around the workload's sites (up to 100).
+fn ids_in_a_box(state: &State) -> Vec<String> {
+    let mut q = crate::ObservationQuery::new(100);
+    q.bbox = Some(crate::BBox {
+        min_lon: 37.99,
+        min_lat: 47.99,
+        max_lon: 38.03,
+        max_lat: 48.03,
+    });
+    state
+        .query_observations(&q)
+        .items
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect()
 }
 
 #[test]
@@ -123,22 +145,8 @@ fn restoring_through_a_snapshot_reaches_the_replayed_state() {
         assert_eq!(restored.incident_count(), w.state.incident_count());
         assert_eq!(restored.incident_count(), restored.incidents().count());
         // The indexes answer as the live ones do.
-        let mut q = crate::ObservationQuery::new(7);
-        q.bbox = Some(crate::BBox {
-            min_lon: 37.99,
-            min_lat: 47.99,
-            max_lon: 38.03,
-            max_lat: 48.03,
-        });
-        let ids = |s: &State| -> Vec<String> {
-            s.query_observations(&q)
-                .items
-                .iter()
-                .map(|r| r.id.to_string())
-                .collect()
-        };
-        assert_eq!(ids(&restored), ids(&w.state));
-        assert!(!ids(&w.state).is_empty());
+        assert_eq!(ids_in_a_box(&restored), ids_in_a_box(&w.state));
+        assert!(!ids_in_a_box(&w.state).is_empty());
         // Some of each kind was saved, and entries of other kinds were not.
         let kinds: Vec<Kind> = snapshot.effects().map(|s| s.unwrap().kind()).collect();
         for k in [Kind::Observation, Kind::Decision, Kind::Dispute] {
@@ -162,30 +170,12 @@ fn a_state_rebuilt_from_the_log_answers_as_the_live_one() {
     let (w, logged) = live(5, 60);
     let mut state = World::in_force().state.rebuilding();
     for (env, time) in &logged {
-        let index = state.size();
-        let admitted = state
-            .admit(env, *time, &MapResolver(BTreeMap::new()))
-            .unwrap();
-        state.apply(admitted, index, *time);
+        apply_logged(&mut state, env, *time);
     }
     state.finish_restore();
     assert_eq!(state.digest(), w.state.digest());
-    let mut q = crate::ObservationQuery::new(100);
-    q.bbox = Some(crate::BBox {
-        min_lon: 37.99,
-        min_lat: 47.99,
-        max_lon: 38.03,
-        max_lat: 48.03,
-    });
-    let ids = |s: &State| -> Vec<String> {
-        s.query_observations(&q)
-            .items
-            .iter()
-            .map(|r| r.id.to_string())
-            .collect()
-    };
-    assert!(!ids(&w.state).is_empty());
-    assert_eq!(ids(&state), ids(&w.state));
+    assert!(!ids_in_a_box(&w.state).is_empty());
+    assert_eq!(ids_in_a_box(&state), ids_in_a_box(&w.state));
 }
 
 #[test]
