@@ -144,7 +144,12 @@ fn main() -> ExitCode {
         Command::Import(args) => Ok(import::run(args)),
         Command::Agreement(AgreementCommand::Check { file, json }) => agreement_check(&file, json),
         Command::Witness(args) => witness_cmd::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Replay(args) => replay::run(args),
+        Command::Replay(args) => {
+            // Warnings only, unless RUST_LOG asks for more (`truce_server::app=debug` says where
+            // the replay's time went).
+            init_tracing("warn");
+            replay::run(args)
+        }
         Command::Log(cmd) => Ok(log_verify::run(cmd)),
     };
     match result {
@@ -238,14 +243,19 @@ fn agreement_check(file: &Path, json: bool) -> Result<ExitCode> {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
+/// Logs to stderr at `default` levels, or as `RUST_LOG` says.
+pub(crate) fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    init_tracing("info,tower_http=warn,sqlx=warn");
     let dir = if args.data.join("truce.toml").exists() {
         DataDir::open(&args.data)?
     } else {

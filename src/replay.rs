@@ -121,6 +121,7 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
     let dir = truce_server::datadir::DataDir::open(dir)
         .with_context(|| format!("opening the data directory {}", dir.display()))?;
     let rt = tokio::runtime::Runtime::new()?;
+    let started = std::time::Instant::now();
     rt.block_on(async {
         let store = truce_store_sqlite::SqliteStore::open(&dir.store_path())
             .await
@@ -142,8 +143,22 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
         .await
         .context("replaying the log")?;
         bar.finish_and_clear();
-        Ok(replayed.state.digest())
+        Ok(digest_of(&replayed.state, started))
     })
+}
+
+/// The digest of the replayed `state`, and on stderr how long the replay (since `started`) and
+/// the digest took.
+fn digest_of(state: &truce_engine::State, started: std::time::Instant) -> StateDigest {
+    let replayed = started.elapsed();
+    let digest = state.digest();
+    eprintln!(
+        "replayed {} entries in {:.1} s; state digest in {:.2} s",
+        state.size(),
+        replayed.as_secs_f64(),
+        (started.elapsed() - replayed).as_secs_f64()
+    );
+    digest
 }
 
 /// How the server's own digest compares.
@@ -170,6 +185,7 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
         .context("the log's checkpoint does not verify")?;
     let size = checkpoint.size;
     let bar = progress_bar(size);
+    let started = std::time::Instant::now();
     let mut replayer = Replayer::new(operator);
     let mut blobs = BlobCache::default();
     let bundles = bundle_count(size);
@@ -178,11 +194,15 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
         // Chunk k is admitted here while chunk k + 1 is prepared on the other threads.
         let mut pending: Option<Pending> = None;
+        // Small chunks first, doubling up to CHUNK, as the server's replay reads its pages: the
+        // signatures of keys accredited at the log's start are then soon batch-verified.
+        let mut chunk_size = 256;
         for n in 0..bundles {
             leaves.extend(fetched.next()?);
-            if leaves.len() < CHUNK && n + 1 < bundles {
+            if leaves.len() < chunk_size && n + 1 < bundles {
                 continue;
             }
+            chunk_size = (chunk_size * 2).min(CHUNK);
             let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves), Vec::new());
             if let Some(ready) = pending.replace(chunk) {
                 admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;
@@ -202,7 +222,7 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
             state.size()
         );
     }
-    let digest = state.digest();
+    let digest = digest_of(&state, started);
     let compared = compare(&http, &base, &digest);
     Ok((digest, Some(compared)))
 }

@@ -40,13 +40,7 @@ fn say(line: &str) {
 }
 
 pub fn run(args: WitnessArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::init_tracing("info,tower_http=warn");
     let mut dir = WitnessDir::open(&args.data, args.name.as_deref())
         .with_context(|| format!("opening the witness directory {}", args.data.display()))?;
     if dir.key_created {

@@ -6,7 +6,8 @@
 //! cargo run --release -p truce-engine --example state_memory -- [N] [STEP]
 //! ```
 //!
-//! At the end it times the encoding of a snapshot of the state (`truce_engine::Snapshot`).
+//! At the end it times the encoding of a snapshot of the state (`truce_engine::Snapshot`) and
+//! the state digest (`State::digest`).
 //!
 //! Observations come from 40 keys of 4 affiliations, spread over 20,000 sites in the Donbas
 //! with radii of 100 m to 3 km and windows of 1 to 30 minutes over two years, so that incidents
@@ -163,11 +164,19 @@ entry_into_force = {{ at = "2020-01-01T00:00:00Z", consent = ["UA", "RU"] }}
     let capture_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let bytes = captured.encode();
+    let encode_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let digest = state.digest();
     println!(
-        "snapshot: {} bytes ({:.0} per observation), captured in {capture_ms:.1} ms, encoded in {} ms",
+        "digest {} of {} entries in {} ms",
+        digest.digest,
+        digest.size,
+        t.elapsed().as_millis()
+    );
+    println!(
+        "snapshot: {} bytes ({:.0} per observation), captured in {capture_ms:.1} ms, encoded in {encode_ms} ms",
         bytes.len(),
         bytes.len() as f64 / n as f64,
-        t.elapsed().as_millis()
     );
 }
 

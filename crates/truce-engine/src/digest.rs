@@ -25,7 +25,6 @@
 //! The state digest is SHA-256 over the text `truce-state-v1\nsize <n>\n` followed by one line
 //! `<section> <lowercase hex digest>\n` per section in the order above.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use sha2::{Digest as _, Sha256};
@@ -33,92 +32,154 @@ use sha2::{Digest as _, Sha256};
 use crate::State;
 use crate::incidents::IncidentView;
 
-/// A canonical JSON value: what the digest lines are made of.
+/// A canonical JSON value: what the digest lines are made of. Strings are borrowed from the
+/// state where they can be, so that writing a million lines allocates little.
 #[derive(Debug, Clone)]
-enum Canon {
+enum Canon<'a> {
     Null,
     Bool(bool),
     Int(i64),
-    Str(String),
-    List(Vec<Canon>),
-    Object(BTreeMap<&'static str, Canon>),
+    Str(&'a str),
+    Owned(String),
+    List(Vec<Canon<'a>>),
+    /// Fields sorted by key ([`object`] sorts them).
+    Object(Vec<(&'static str, Canon<'a>)>),
 }
 
-impl Canon {
-    fn write(&self, out: &mut String) {
+impl Canon<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Canon::Null => out.push_str("null"),
-            Canon::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Canon::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
-            Canon::Str(s) => out.push_str(&serde_json::to_string(s).expect("strings serialise")),
+            Canon::Null => out.extend_from_slice(b"null"),
+            Canon::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Canon::Int(i) => write_int(*i, out),
+            Canon::Str(s) => write_str(s, out),
+            Canon::Owned(s) => write_str(s, out),
             Canon::List(items) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, v) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     v.write(out);
                 }
-                out.push(']');
+                out.push(b']');
             }
             Canon::Object(fields) => {
-                out.push('{');
+                out.push(b'{');
                 for (i, (k, v)) in fields.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    out.push_str(&serde_json::to_string(k).expect("strings serialise"));
-                    out.push(':');
+                    write_str(k, out);
+                    out.push(b':');
                     v.write(out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
         }
     }
 }
 
-fn s(v: impl Into<String>) -> Canon {
-    Canon::Str(v.into())
+/// `i` in decimal, as JSON (and JCS, for integers of at most 2^53) writes it.
+fn write_int(i: i64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
-fn int(v: impl TryInto<i64>) -> Canon {
+/// `s` as a JSON string escaped as JCS prescribes (RFC 8785 §3.2.2.2, the escaping of
+/// ECMAScript's `JSON.stringify`): `"` and `\` escaped, `\b \f \n \r \t` for those controls,
+/// `\u00xx` (lowercase hex) for the other code points below U+0020, everything else as it is.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..0x20 => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        plain = i + 1;
+        if short != 0 {
+            out.extend_from_slice(&[b'\\', short]);
+        } else {
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+fn s(v: &str) -> Canon<'_> {
+    Canon::Str(v)
+}
+
+fn int(v: impl TryInto<i64>) -> Canon<'static> {
     Canon::Int(v.try_into().unwrap_or(i64::MAX))
 }
 
-fn opt(v: Option<impl TryInto<i64>>) -> Canon {
+fn opt(v: Option<impl TryInto<i64>>) -> Canon<'static> {
     v.map_or(Canon::Null, int)
 }
 
 /// `x` scaled by `scale` and rounded half away from zero.
-fn fixed(x: f64, scale: f64) -> Canon {
+fn fixed(x: f64, scale: f64) -> Canon<'static> {
     Canon::Int((x * scale).round() as i64)
 }
 
-fn object(fields: impl IntoIterator<Item = (&'static str, Canon)>) -> Canon {
-    Canon::Object(fields.into_iter().collect())
+/// An object of `fields`, which the caller lists in key order: JCS's order, which for the ASCII
+/// keys here is byte order (sorting a million objects' keys would cost more than writing them;
+/// the tests, built with debug assertions, write every kind of line).
+fn object<'a, const N: usize>(fields: [(&'static str, Canon<'a>); N]) -> Canon<'a> {
+    debug_assert!(
+        fields.is_sorted_by_key(|&(k, _)| k),
+        "fields out of order: {:?}",
+        fields.map(|(k, _)| k)
+    );
+    Canon::Object(Vec::from(fields))
 }
 
 /// Accumulates one section.
 struct Section {
     hash: Sha256,
-    line: String,
+    line: Vec<u8>,
 }
 
 impl Section {
     fn new() -> Section {
         Section {
             hash: Sha256::new(),
-            line: String::new(),
+            line: Vec::new(),
         }
     }
 
-    fn add(&mut self, v: &Canon) {
+    fn add(&mut self, v: &Canon<'_>) {
         self.line.clear();
         v.write(&mut self.line);
-        self.line.push('\n');
-        self.hash.update(self.line.as_bytes());
+        self.line.push(b'\n');
+        self.hash.update(&self.line);
     }
 
     fn finish(self) -> String {
@@ -139,13 +200,28 @@ pub struct StateDigest {
 }
 
 impl State {
-    /// The state digest (see the module docs for the serialisation).
+    /// The state digest (see the module docs for the serialisation). The two large sections,
+    /// observations and incidents, are written on two threads.
     pub fn digest(&self) -> StateDigest {
+        let (observations, incidents) = std::thread::scope(|scope| {
+            let incidents = std::thread::Builder::new()
+                .name("state-digest".into())
+                .spawn_scoped(scope, || self.incidents_section());
+            let observations = self.observations_section();
+            let incidents = match incidents {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                // No thread to be had: the same section on this one.
+                Err(_) => self.incidents_section(),
+            };
+            (observations, incidents)
+        });
         let sections = vec![
             ("keys", self.keys_section()),
             ("agreements", self.agreements_section()),
-            ("observations", self.observations_section()),
-            ("incidents", self.incidents_section()),
+            ("observations", observations),
+            ("incidents", incidents),
         ];
         let mut text = format!("truce-state-v1\nsize {}\n", self.size());
         for (name, hex) in &sections {
@@ -162,20 +238,20 @@ impl State {
         let mut sec = Section::new();
         for k in self.keys() {
             sec.add(&object([
-                ("signer", s(k.vkey.signer_id())),
-                ("vkey", s(k.vkey.to_string())),
+                ("accredited_at", opt(k.accredited_at)),
+                ("affiliation", s(k.affiliation.as_str())),
+                ("reliability", Canon::Owned(format!("{:?}", k.reliability))),
+                ("revoked_at", opt(k.revoked_at)),
                 (
                     "roles",
                     Canon::List(k.roles.iter().map(|r| s(r.as_str())).collect()),
                 ),
-                ("affiliation", s(k.affiliation.as_str())),
-                ("reliability", s(format!("{:?}", k.reliability))),
+                ("signer", Canon::Owned(k.vkey.signer_id())),
                 (
                     "valid_until_ms",
                     opt(k.valid_until.map(|t| t.as_millisecond())),
                 ),
-                ("accredited_at", opt(k.accredited_at)),
-                ("revoked_at", opt(k.revoked_at)),
+                ("vkey", Canon::Owned(k.vkey.to_string())),
             ]));
         }
         sec.finish()
@@ -190,18 +266,18 @@ impl State {
                     .consents
                     .iter()
                     .map(|(party, c)| {
-                        object([("party", s(party.as_str())), ("index", int(c.index))])
+                        object([("index", int(c.index)), ("party", s(party.as_str()))])
                     })
                     .collect();
                 sec.add(&object([
                     ("agreement", s(a.id.as_str())),
-                    ("version", int(v.version)),
-                    ("sha256", s(v.sha256.as_str())),
-                    ("entry", s(v.entry.as_str())),
-                    ("index", int(v.index)),
                     ("consents", Canon::List(consents)),
-                    ("status", s(a.status(v, now).as_str())),
+                    ("entry", s(v.entry.as_str())),
                     ("in_force_from_ms", opt(v.in_force_from_ms())),
+                    ("index", int(v.index)),
+                    ("sha256", s(v.sha256.as_str())),
+                    ("status", s(a.status(v, now).as_str())),
+                    ("version", int(v.version)),
                 ]));
             }
         }
@@ -212,51 +288,104 @@ impl State {
         let mut sec = Section::new();
         for (position, o) in self.observations().enumerate() {
             let root = self.incidents.root_of(position as u32);
-            let incident = self
-                .observations
-                .at(root)
-                .map_or(Canon::Null, |r| s(&*r.id));
+            let incident = self.observations.at(root).map_or(Canon::Null, |r| s(&r.id));
             sec.add(&object([
-                ("id", s(&*o.id)),
-                ("index", int(o.index)),
-                ("signer", s(&*o.signer)),
-                ("affiliation", s(&*o.affiliation)),
-                ("agreement", s(&*o.agreement)),
-                ("version", int(o.agreement_version)),
-                ("type", s(o.event_type.as_str())),
+                ("affiliation", s(&o.affiliation)),
+                ("agreement", s(&o.agreement)),
                 ("claim", Canon::Bool(o.claim)),
+                ("from_ms", int(o.from_ms)),
+                ("id", s(&o.id)),
+                ("incident", incident),
+                ("index", int(o.index)),
                 ("lat_e7", fixed(o.point.lat, 1e7)),
                 ("lon_e7", fixed(o.point.lon, 1e7)),
                 ("radius_mm", fixed(o.point.radius_m, 1e3)),
-                ("from_ms", int(o.from_ms)),
+                ("signer", s(&o.signer)),
                 ("to_ms", int(o.to_ms)),
-                ("incident", incident),
+                ("type", s(o.event_type.as_str())),
+                ("version", int(o.agreement_version)),
             ]));
         }
         sec.finish()
     }
 
+    /// The incident lines, written one after another into buffers of [`LINES_CHUNK`] bytes and
+    /// sorted as byte ranges of them (a million incidents make a few hundred megabytes of lines:
+    /// a few hundred allocations, not a million, and none copied as a single buffer would be when
+    /// it grows).
     fn incidents_section(&self) -> String {
-        let mut lines: Vec<String> = self
-            .incidents()
-            .map(|v| {
-                let mut line = String::new();
-                incident_line(&v).write(&mut line);
-                line.push('\n');
-                line
-            })
+        let mut chunks: Vec<Vec<u8>> = vec![Vec::with_capacity(LINES_CHUNK)];
+        let mut lines: Vec<(u32, u32, u32)> = Vec::new();
+        let mut line = Vec::new();
+        for v in self.incidents() {
+            line.clear();
+            incident_line(&v).write(&mut line);
+            line.push(b'\n');
+            let last = chunks.last().expect("at least one chunk");
+            if last.len() + line.len() > last.capacity() {
+                chunks.push(Vec::with_capacity(LINES_CHUNK.max(line.len())));
+            }
+            let at = |n: usize| u32::try_from(n).expect("chunks hold less than 4 GiB");
+            let c = at(chunks.len() - 1);
+            let chunk = chunks.last_mut().expect("at least one chunk");
+            let start = at(chunk.len());
+            chunk.extend_from_slice(&line);
+            lines.push((c, start, at(chunk.len())));
+        }
+        let mut lines: Vec<&[u8]> = lines
+            .iter()
+            .map(|&(c, a, b)| &chunks[c as usize][a as usize..b as usize])
             .collect();
-        lines.sort_unstable();
+        sort_lines(&mut lines);
         let mut hash = Sha256::new();
-        for l in &lines {
-            hash.update(l.as_bytes());
+        for l in lines {
+            hash.update(l);
         }
         hex::encode(hash.finalize())
     }
 }
 
-fn incident_line(v: &IncidentView<'_>) -> Canon {
-    let i = &v.incident;
+/// Sorts `lines` by their bytes. Each ends with its only `\n` and holds no zero byte, as the
+/// digest's lines do.
+///
+/// Lines that share a long prefix (the incident lines all start with
+/// `{"affiliations":[{"affiliation":"`) spend most of a plain sort's time comparing it, so they
+/// are sorted by the eight bytes after the prefix common to all, and compared whole only where
+/// those are equal. The order is the same: the common prefix decides nothing, and a line that
+/// ends inside the eight bytes is padded with zeros, which sort before any byte a line can hold
+/// there (no line is a prefix of another, as each ends at its only newline).
+fn sort_lines(lines: &mut [&[u8]]) {
+    let Some(first) = lines.first() else {
+        return;
+    };
+    let common = lines.iter().fold(first.len(), |n, l| {
+        n.min(
+            first
+                .iter()
+                .zip(l.iter())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        )
+    });
+    let key = |l: &[u8]| {
+        let mut bytes = [0u8; 8];
+        let rest = l.get(common..).unwrap_or(&[]);
+        let n = rest.len().min(8);
+        bytes[..n].copy_from_slice(&rest[..n]);
+        u64::from_be_bytes(bytes)
+    };
+    let mut keyed: Vec<(u64, &[u8])> = lines.iter().map(|l| (key(l), *l)).collect();
+    keyed.sort_unstable_by(|(kx, x), (ky, y)| kx.cmp(ky).then_with(|| x.cmp(y)));
+    for (slot, (_, l)) in lines.iter_mut().zip(keyed) {
+        *slot = l;
+    }
+}
+
+/// Bytes per buffer of incident lines.
+const LINES_CHUNK: usize = 1 << 20;
+
+fn incident_line<'a>(v: &'a IncidentView<'_>) -> Canon<'a> {
+    let i = &*v.incident;
     let mut members: Vec<&str> = v.members.iter().map(|m| &*m.id).collect();
     members.sort_unstable();
     let affiliations = i
@@ -264,28 +393,16 @@ fn incident_line(v: &IncidentView<'_>) -> Canon {
         .iter()
         .map(|a| {
             object([
-                ("affiliation", s(&*a.affiliation)),
-                ("members", int(a.members)),
+                ("affiliation", s(&a.affiliation)),
                 ("count", int(a.count)),
+                ("members", int(a.members)),
             ])
         })
         .collect();
     object([
-        ("members", Canon::List(members.into_iter().map(s).collect())),
-        ("agreement", s(&*i.agreement)),
-        ("family", s(i.family.as_str())),
-        (
-            "types",
-            Canon::List(v.event_types().into_iter().map(|t| s(t.as_str())).collect()),
-        ),
-        ("status", s(v.status.as_str())),
-        ("count", int(i.count())),
-        ("from_ms", int(i.from_ms)),
-        ("to_ms", int(i.to_ms)),
-        ("lat_e7", fixed(v.location.lat, 1e7)),
-        ("lon_e7", fixed(v.location.lon, 1e7)),
-        ("radius_mm", fixed(v.location.radius_m, 1e3)),
         ("affiliations", Canon::List(affiliations)),
+        ("agreement", s(&i.agreement)),
+        ("count", int(i.count())),
         (
             "decisions",
             Canon::List(
@@ -293,12 +410,12 @@ fn incident_line(v: &IncidentView<'_>) -> Canon {
                     .iter()
                     .map(|d| {
                         object([
-                            ("id", s(&*d.id)),
-                            ("ruling", s(d.ruling.as_str())),
                             (
                                 "attribution",
                                 d.attribution.as_deref().map_or(Canon::Null, s),
                             ),
+                            ("id", s(&d.id)),
+                            ("ruling", s(d.ruling.as_str())),
                         ])
                     })
                     .collect(),
@@ -309,9 +426,21 @@ fn incident_line(v: &IncidentView<'_>) -> Canon {
             Canon::List(
                 i.disputes
                     .iter()
-                    .map(|d| object([("id", s(&*d.id)), ("party", s(&*d.party))]))
+                    .map(|d| object([("id", s(&d.id)), ("party", s(&d.party))]))
                     .collect(),
             ),
+        ),
+        ("family", s(i.family.as_str())),
+        ("from_ms", int(i.from_ms)),
+        ("lat_e7", fixed(v.location.lat, 1e7)),
+        ("lon_e7", fixed(v.location.lon, 1e7)),
+        ("members", Canon::List(members.into_iter().map(s).collect())),
+        ("radius_mm", fixed(v.location.radius_m, 1e3)),
+        ("status", s(v.status.as_str())),
+        ("to_ms", int(i.to_ms)),
+        (
+            "types",
+            Canon::List(v.event_types().into_iter().map(|t| s(t.as_str())).collect()),
         ),
     ])
 }
@@ -323,23 +452,74 @@ mod tests {
     #[test]
     fn canonical_json_is_jcs_for_integers_and_strings() {
         let v = object([
+            ("a", s("é\"\\\n\u{1}")),
             (
                 "b",
                 Canon::List(vec![int(1), Canon::Null, Canon::Bool(false)]),
             ),
-            ("a", s("é\"\\\n\u{1}")),
         ]);
-        let mut out = String::new();
+        let mut out = Vec::new();
         v.write(&mut out);
-        assert_eq!(out, "{\"a\":\"é\\\"\\\\\\n\\u0001\",\"b\":[1,null,false]}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"a\":\"é\\\"\\\\\\n\\u0001\",\"b\":[1,null,false]}"
+        );
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_as_serde_json_and_jcs_do() {
+        for c in (0u32..0x80).filter_map(char::from_u32) {
+            let text = c.to_string();
+            let mut out = Vec::new();
+            write_str(&text, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&text).unwrap(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(text in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let mut out = Vec::new();
+            write_str(&text, &mut out);
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&text).unwrap()
+            );
+        }
+
+        #[test]
+        fn lines_sort_as_a_plain_sort_does(
+            prefix in "[a-c{\":]{0,40}",
+            rests in proptest::collection::vec("[a-c\\x01\\x7f\u{e9}]{0,12}", 0..40),
+        ) {
+            let owned: Vec<Vec<u8>> =
+                rests.iter().map(|r| format!("{prefix}{r}\n").into_bytes()).collect();
+            let mut lines: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+            let mut expected = lines.clone();
+            expected.sort_unstable();
+            sort_lines(&mut lines);
+            proptest::prop_assert_eq!(lines, expected);
+        }
+
+        #[test]
+        fn integers_are_written_in_decimal(i in proptest::prelude::any::<i64>()) {
+            let mut out = Vec::new();
+            write_int(i, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), i.to_string());
+        }
     }
 
     #[test]
     fn fixed_point_rounds_half_away_from_zero() {
         let text = |c: Canon| {
-            let mut o = String::new();
+            let mut o = Vec::new();
             c.write(&mut o);
-            o
+            String::from_utf8(o).unwrap()
         };
         assert_eq!(text(fixed(0.25, 2.0)), "1");
         assert_eq!(text(fixed(-0.25, 2.0)), "-1");

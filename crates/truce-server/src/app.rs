@@ -306,8 +306,14 @@ async fn read_pages(
     pages: mpsc::Sender<Result<Page, ReplayError>>,
 ) {
     let mut start = 0;
+    // The first pages are small, and double up to CHUNK: a page is prepared with the keys the
+    // state knew before the page ahead of it was admitted, so signatures by the keys a log
+    // accredits at its start are verified one by one, on the admitting thread, until the
+    // preparing threads know them (16,384 signatures, 0.8 s, with two full pages first).
+    let mut size = FIRST_PAGE;
     while start < total {
-        let page = read_page(&*store, start, total).await;
+        let page = read_page(&*store, start, (total - start).min(size as u64)).await;
+        size = (size * 2).min(CHUNK);
         let next = page
             .as_ref()
             .map_or(total, |p| start + p.entries.len() as u64);
@@ -318,10 +324,12 @@ async fn read_pages(
     }
 }
 
-/// Reads the page of entries from `start` (of `total`) and its stored tree hashes, the two
+/// Entries in the first page replay reads ([`read_pages`]).
+const FIRST_PAGE: usize = 256;
+
+/// Reads the `count` entries from `start` and their stored tree hashes, the two
 /// concurrently (on two of the store's reader connections).
-async fn read_page(store: &dyn Store, start: u64, total: u64) -> Result<Page, ReplayError> {
-    let count = (total - start).min(CHUNK as u64);
+async fn read_page(store: &dyn Store, start: u64, count: u64) -> Result<Page, ReplayError> {
     let hashes_from = merkle::stored_hash_count(start);
     let hashes_to = merkle::stored_hash_count(start + count);
     let read_hashes = async {
