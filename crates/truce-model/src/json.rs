@@ -65,19 +65,49 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
 
 /// Where a value sits in the document, as a chain of steps up to the root. Built on the stack
 /// as the parser descends and turned into a JSON pointer only for an error, so that parsing a
-/// valid document allocates nothing for positions.
-enum Step<'a> {
+/// valid document allocates nothing for positions. The observation reader
+/// ([`crate::observation`]) names its fields the same way.
+pub(crate) enum Step<'a> {
+    /// The document itself (pointer `""`).
     Root,
+    /// The member `key` of the object at the parent.
     Key(&'a Step<'a>, &'a str),
+    /// Element `i` of the array at the parent.
     Index(&'a Step<'a>, usize),
 }
 
 impl Step<'_> {
-    fn pointer(&self) -> String {
+    /// The member `k` of the object at `self`.
+    pub(crate) fn key<'b>(&'b self, k: &'b str) -> Step<'b> {
+        Step::Key(self, k)
+    }
+
+    /// Element `i` of the array at `self`.
+    pub(crate) fn index(&self, i: usize) -> Step<'_> {
+        Step::Index(self, i)
+    }
+
+    /// The RFC 6901 JSON pointer: `""` for the root, then `/` and each key (escaped with
+    /// [`escape_pointer`]) or index, e.g. `/evidence/0/sha256`.
+    pub(crate) fn pointer(&self) -> String {
+        let mut out = String::new();
+        self.write_pointer(&mut out);
+        out
+    }
+
+    fn write_pointer(&self, out: &mut String) {
         match self {
-            Step::Root => String::new(),
-            Step::Key(parent, key) => format!("{}/{}", parent.pointer(), escape_pointer(key)),
-            Step::Index(parent, i) => format!("{}/{i}", parent.pointer()),
+            Step::Root => {}
+            Step::Key(parent, key) => {
+                parent.write_pointer(out);
+                out.push('/');
+                out.push_str(&escape_pointer(key));
+            }
+            Step::Index(parent, i) => {
+                parent.write_pointer(out);
+                out.push('/');
+                out.push_str(&i.to_string());
+            }
         }
     }
 }
@@ -181,6 +211,17 @@ mod tests {
                 key: "k/~".into()
             })
         );
+    }
+
+    #[test]
+    fn step_pointers_are_rfc_6901() {
+        let root = Step::Root;
+        assert_eq!(root.pointer(), "");
+        let evidence = root.key("evidence");
+        let item = evidence.index(0);
+        assert_eq!(item.key("sha256").pointer(), "/evidence/0/sha256");
+        assert_eq!(root.key("a/b~c").index(12).pointer(), "/a~1b~0c/12");
+        assert_eq!(root.key("").pointer(), "/");
     }
 
     #[test]

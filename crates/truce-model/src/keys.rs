@@ -247,6 +247,9 @@ pub struct VerifyingKey<A: Algorithm> {
     /// [`verify_batch`] needs to be as strict as `verify_strict`. A function of `key`, computed
     /// once (one scalar multiplication) when the key is built.
     torsion_free: bool,
+    /// Whether the point is of small order (`is_weak`): such keys are refused when parsed, and
+    /// [`verify_batch`] checks again, from this flag computed once rather than per signature.
+    weak: bool,
     alg: PhantomData<A>,
 }
 
@@ -272,6 +275,7 @@ impl<A: Algorithm> VerifyingKey<A> {
             name: name.to_string(),
             id: key_id(name, A::TYPE, &public_key),
             torsion_free: key.to_edwards().is_torsion_free(),
+            weak: false,
             key,
             alg: PhantomData,
         })
@@ -412,7 +416,7 @@ pub fn verify_batch<A: Algorithm>(items: &[(&[u8], &[u8], &VerifyingKey<A>)]) ->
 /// the identity and the point of order 2; and y determines a point up to negation, which keeps
 /// the order. An `R` that does not decode at all fails the batch, and then `verify_strict`.
 fn batchable<A: Algorithm>(sig: &Signature, key: &VerifyingKey<A>) -> bool {
-    if !key.torsion_free || key.key.is_weak() {
+    if !key.torsion_free || key.weak {
         return false;
     }
     if Scalar::from_canonical_bytes(*sig.s_bytes())
@@ -561,8 +565,10 @@ impl<A: Algorithm> SigningKey<A> {
             name: self.name.clone(),
             id: self.id,
             key: self.key.verifying_key(),
-            // [a]B for the prime-order basepoint B.
+            // [a]B for the prime-order basepoint B, and a clamped scalar a that is not a
+            // multiple of its order: neither torsion nor small order.
             torsion_free: true,
+            weak: false,
             alg: PhantomData,
         }
     }
@@ -825,6 +831,9 @@ mod tests {
             id: key_id("weak", ALG_ED25519, &identity),
             key: ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap(),
             torsion_free: true,
+            weak: ed25519_dalek::VerifyingKey::from_bytes(&identity)
+                .unwrap()
+                .is_weak(),
             alg: PhantomData,
         };
         let mut sig = [0u8; 64];

@@ -56,7 +56,7 @@ use serde_json::{Map, Value};
 
 use crate::dsse::check_id;
 use crate::field::{FieldError, is_sha256_hex};
-use crate::json::escape_pointer;
+use crate::json::Step;
 use crate::taxonomy::{EventType, ObserverMode, Target, UnknownValue, WeaponClass, string_enum};
 
 /// Mean Earth radius used for every distance, in metres (DESIGN §6).
@@ -470,19 +470,45 @@ impl Observation {
     }
 }
 
-fn ptr(base: &str, key: &str) -> String {
-    format!("{base}/{}", escape_pointer(key))
+/// Where an error is: a [`Step`] chain (turned into a JSON pointer only now), or a pointer
+/// string for the checks that name a fixed field such as `/event/sector`.
+trait Pointer {
+    fn into_pointer(self) -> String;
+}
+
+impl Pointer for &str {
+    fn into_pointer(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl Pointer for String {
+    fn into_pointer(self) -> String {
+        self
+    }
+}
+
+impl Pointer for &Step<'_> {
+    fn into_pointer(self) -> String {
+        self.pointer()
+    }
 }
 
 /// Collects every problem while reading an observation.
+///
+/// Every method takes the position of the value it reads as a [`Step`] chain built on the stack
+/// (`at.key("lat")`, `at.index(i)`), not as a pointer string: the string is built only when an
+/// error is recorded, so reading a valid observation formats and allocates nothing for
+/// positions (eager pointers cost a measurable share of replay time).
 #[derive(Default)]
 struct Reader {
     errors: Vec<FieldError>,
 }
 
 impl Reader {
-    fn err(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError::new(pointer, message));
+    fn err(&mut self, pointer: impl Pointer, message: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(pointer.into_pointer(), message));
     }
 
     /// `v` as an object whose keys are all in `allowed` (unknown keys are reported, in sorted
@@ -490,7 +516,7 @@ impl Reader {
     fn object<'a>(
         &mut self,
         v: &'a Value,
-        at: &str,
+        at: &Step<'_>,
         allowed: &[&str],
     ) -> Option<&'a Map<String, Value>> {
         let Value::Object(m) = v else {
@@ -501,16 +527,25 @@ impl Reader {
         Some(m)
     }
 
-    fn unknown_keys(&mut self, m: &Map<String, Value>, at: &str, allowed: &[&str], what: &str) {
+    fn unknown_keys(
+        &mut self,
+        m: &Map<String, Value>,
+        at: &Step<'_>,
+        allowed: &[&str],
+        what: &str,
+    ) {
         let mut unknown: Vec<&String> = m
             .keys()
             .filter(|k| !allowed.contains(&k.as_str()))
             .collect();
+        if unknown.is_empty() {
+            return;
+        }
         unknown.sort();
         let expected: Vec<&str> = allowed.iter().copied().filter(|k| *k != "id").collect();
         for k in unknown {
             self.err(
-                ptr(at, k),
+                &at.key(k),
                 format!("unknown {what}; expected one of: {}", expected.join(", ")),
             );
         }
@@ -519,17 +554,17 @@ impl Reader {
     fn required<'a>(
         &mut self,
         m: &'a Map<String, Value>,
-        at: &str,
+        at: &Step<'_>,
         key: &str,
     ) -> Option<&'a Value> {
         let v = m.get(key);
         if v.is_none() {
-            self.err(ptr(at, key), "missing");
+            self.err(&at.key(key), "missing");
         }
         v
     }
 
-    fn string<'a>(&mut self, v: &'a Value, at: &str) -> Option<&'a str> {
+    fn string<'a>(&mut self, v: &'a Value, at: &Step<'_>) -> Option<&'a str> {
         match v {
             Value::String(s) => Some(s),
             _ => {
@@ -539,7 +574,7 @@ impl Reader {
         }
     }
 
-    fn id(&mut self, v: &Value, at: &str) -> Option<String> {
+    fn id(&mut self, v: &Value, at: &Step<'_>) -> Option<String> {
         let s = self.string(v, at)?;
         match check_id(s) {
             Ok(()) => Some(s.to_owned()),
@@ -551,7 +586,7 @@ impl Reader {
     }
 
     /// A finite number in `[min, max]`.
-    fn number(&mut self, v: &Value, at: &str, min: f64, max: f64, unit: &str) -> Option<f64> {
+    fn number(&mut self, v: &Value, at: &Step<'_>, min: f64, max: f64, unit: &str) -> Option<f64> {
         let n = match v {
             Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
             _ => None,
@@ -566,7 +601,7 @@ impl Reader {
     }
 
     /// An integer in `[min, max]`.
-    fn integer(&mut self, v: &Value, at: &str, min: u64, max: u64) -> Option<u32> {
+    fn integer(&mut self, v: &Value, at: &Step<'_>, min: u64, max: u64) -> Option<u32> {
         match v.as_u64() {
             Some(x) if (min..=max).contains(&x) => u32::try_from(x).ok(),
             _ => {
@@ -576,7 +611,7 @@ impl Reader {
         }
     }
 
-    fn time(&mut self, v: &Value, at: &str) -> Option<Timestamp> {
+    fn time(&mut self, v: &Value, at: &Step<'_>) -> Option<Timestamp> {
         let s = self.string(v, at)?;
         match s.parse::<Timestamp>() {
             Ok(t) => Some(t),
@@ -587,7 +622,7 @@ impl Reader {
         }
     }
 
-    fn name<T: FromStr<Err = UnknownValue>>(&mut self, v: &Value, at: &str) -> Option<T> {
+    fn name<T: FromStr<Err = UnknownValue>>(&mut self, v: &Value, at: &Step<'_>) -> Option<T> {
         let s = self.string(v, at)?;
         match s.parse::<T>() {
             Ok(x) => Some(x),
@@ -599,11 +634,18 @@ impl Reader {
     }
 
     /// A JSON array of exactly two numbers, each in `[min, max]`.
-    fn pair(&mut self, v: &Value, at: &str, min: f64, max: f64, unit: &str) -> Option<[f64; 2]> {
+    fn pair(
+        &mut self,
+        v: &Value,
+        at: &Step<'_>,
+        min: f64,
+        max: f64,
+        unit: &str,
+    ) -> Option<[f64; 2]> {
         match v {
             Value::Array(a) if a.len() == 2 => {
-                let x = self.number(&a[0], &format!("{at}/0"), min, max, unit);
-                let y = self.number(&a[1], &format!("{at}/1"), min, max, unit);
+                let x = self.number(&a[0], &at.index(0), min, max, unit);
+                let y = self.number(&a[1], &at.index(1), min, max, unit);
                 Some([x?, y?])
             }
             _ => {
@@ -613,7 +655,7 @@ impl Reader {
         }
     }
 
-    fn position(&mut self, v: &Value, at: &str) -> Option<Position> {
+    fn position(&mut self, v: &Value, at: &Step<'_>) -> Option<Position> {
         let m = self.object(v, at, POSITION_FIELDS)?;
         let (lat, lon) = self.lat_lon(m, at);
         Some(Position {
@@ -622,48 +664,51 @@ impl Reader {
         })
     }
 
-    fn lat_lon(&mut self, m: &Map<String, Value>, at: &str) -> (Option<f64>, Option<f64>) {
+    fn lat_lon(&mut self, m: &Map<String, Value>, at: &Step<'_>) -> (Option<f64>, Option<f64>) {
         let lat = self
             .required(m, at, "lat")
-            .and_then(|v| self.number(v, &ptr(at, "lat"), -90.0, 90.0, " (degrees)"));
+            .and_then(|v| self.number(v, &at.key("lat"), -90.0, 90.0, " (degrees)"));
         let lon = self
             .required(m, at, "lon")
-            .and_then(|v| self.number(v, &ptr(at, "lon"), -180.0, 180.0, " (degrees)"));
+            .and_then(|v| self.number(v, &at.key("lon"), -180.0, 180.0, " (degrees)"));
         (lat, lon)
     }
 
     fn observation(&mut self, obj: &Map<String, Value>) -> Option<Observation> {
-        self.unknown_keys(obj, "", TOP_FIELDS, "field");
+        let root = &Step::Root;
+        self.unknown_keys(obj, root, TOP_FIELDS, "field");
         let agreement = self
-            .required(obj, "", "agreement")
-            .and_then(|v| self.id(v, "/agreement"));
+            .required(obj, root, "agreement")
+            .and_then(|v| self.id(v, &root.key("agreement")));
         let observed = self
-            .required(obj, "", "observed")
-            .and_then(|v| self.window(v, "/observed"));
+            .required(obj, root, "observed")
+            .and_then(|v| self.window(v, &root.key("observed")));
         // `None` = absent; `Some(None)` = present but invalid.
-        let observer = obj.get("observer").map(|v| self.observer(v, "/observer"));
+        let observer = obj
+            .get("observer")
+            .map(|v| self.observer(v, &root.key("observer")));
         let event = self
-            .required(obj, "", "event")
-            .and_then(|v| self.event(v, "/event"));
+            .required(obj, root, "event")
+            .and_then(|v| self.event(v, &root.key("event")));
         let casualties = match obj.get("casualties") {
             None => Some(BTreeMap::new()),
-            Some(v) => self.casualties(v, "/casualties"),
+            Some(v) => self.casualties(v, &root.key("casualties")),
         };
         let grading = match obj.get("grading") {
             None => Some(Grading::default()),
-            Some(v) => self.grading(v, "/grading"),
+            Some(v) => self.grading(v, &root.key("grading")),
         };
         let evidence = match obj.get("evidence") {
             None => Some(Vec::new()),
-            Some(v) => self.evidence(v, "/evidence"),
+            Some(v) => self.evidence(v, &root.key("evidence")),
         };
         let narrative = match obj.get("narrative") {
             None => Some(None),
-            Some(v) => self.narrative(v, "/narrative").map(Some),
+            Some(v) => self.narrative(v, &root.key("narrative")).map(Some),
         };
         let alleged_party = match obj.get("alleged_party") {
             None => Some(None),
-            Some(v) => self.id(v, "/alleged_party").map(Some),
+            Some(v) => self.id(v, &root.key("alleged_party")).map(Some),
         };
 
         // Exactly one way of locating the event, judged on which fields are present (an
@@ -724,18 +769,18 @@ impl Reader {
         })
     }
 
-    fn window(&mut self, v: &Value, at: &str) -> Option<Window> {
+    fn window(&mut self, v: &Value, at: &Step<'_>) -> Option<Window> {
         let m = self.object(v, at, OBSERVED_FIELDS)?;
         let from = self
             .required(m, at, "from")
-            .and_then(|v| self.time(v, &ptr(at, "from")));
+            .and_then(|v| self.time(v, &at.key("from")));
         let to = self
             .required(m, at, "to")
-            .and_then(|v| self.time(v, &ptr(at, "to")));
+            .and_then(|v| self.time(v, &at.key("to")));
         let (from, to) = (from?, to?);
         if to < from {
             self.err(
-                ptr(at, "to"),
+                &at.key("to"),
                 format!("{to} is before observed.from ({from})"),
             );
             return None;
@@ -743,7 +788,7 @@ impl Reader {
         let secs = to.as_second().saturating_sub(from.as_second());
         if secs > MAX_WINDOW_SECONDS {
             self.err(
-                ptr(at, "to"),
+                &at.key("to"),
                 format!(
                     "the window is {secs} s long; at most {MAX_WINDOW_SECONDS} s \
                      ({MAX_WINDOW_DAYS} days)"
@@ -754,15 +799,15 @@ impl Reader {
         Some(Window { from, to })
     }
 
-    fn observer(&mut self, v: &Value, at: &str) -> Option<Observer> {
+    fn observer(&mut self, v: &Value, at: &Step<'_>) -> Option<Observer> {
         let m = self.object(v, at, OBSERVER_FIELDS)?;
         let position = match m.get("position") {
             None => Some(None),
-            Some(v) => self.position(v, &ptr(at, "position")).map(Some),
+            Some(v) => self.position(v, &at.key("position")).map(Some),
         };
         let mode = match m.get("mode") {
             None => Some(None),
-            Some(v) => self.name::<ObserverMode>(v, &ptr(at, "mode")).map(Some),
+            Some(v) => self.name::<ObserverMode>(v, &at.key("mode")).map(Some),
         };
         Some(Observer {
             position: position?,
@@ -770,42 +815,42 @@ impl Reader {
         })
     }
 
-    fn event(&mut self, v: &Value, at: &str) -> Option<Event> {
+    fn event(&mut self, v: &Value, at: &Step<'_>) -> Option<Event> {
         let m = self.object(v, at, EVENT_FIELDS)?;
         let event_type = self
             .required(m, at, "type")
-            .and_then(|v| self.name::<EventType>(v, &ptr(at, "type")));
+            .and_then(|v| self.name::<EventType>(v, &at.key("type")));
         let count = match m.get("count") {
             None => Some(1),
-            Some(v) => self.integer(v, &ptr(at, "count"), 1, MAX_COUNT),
+            Some(v) => self.integer(v, &at.key("count"), 1, MAX_COUNT),
         };
         let approx = match m.get("approx") {
             None => Some(false),
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => {
-                self.err(ptr(at, "approx"), "must be true or false");
+                self.err(&at.key("approx"), "must be true or false");
                 None
             }
         };
         let location = match m.get("location") {
             None => Some(None),
-            Some(v) => self.location(v, &ptr(at, "location")).map(Some),
+            Some(v) => self.location(v, &at.key("location")).map(Some),
         };
         let sector = match m.get("sector") {
             None => Some(None),
-            Some(v) => self.sector(v, &ptr(at, "sector")).map(Some),
+            Some(v) => self.sector(v, &at.key("sector")).map(Some),
         };
         let direction = match m.get("direction") {
             None => Some(None),
-            Some(v) => self.direction(v, &ptr(at, "direction")).map(Some),
+            Some(v) => self.direction(v, &at.key("direction")).map(Some),
         };
         let weapon = match m.get("weapon") {
             None => Some(None),
-            Some(v) => self.weapon(v, &ptr(at, "weapon")).map(Some),
+            Some(v) => self.weapon(v, &at.key("weapon")).map(Some),
         };
         let targets = match m.get("targets") {
             None => Some(Vec::new()),
-            Some(v) => self.targets(v, &ptr(at, "targets")),
+            Some(v) => self.targets(v, &at.key("targets")),
         };
         Some(Event {
             event_type: event_type?,
@@ -819,26 +864,21 @@ impl Reader {
         })
     }
 
-    fn location(&mut self, v: &Value, at: &str) -> Option<Location> {
+    fn location(&mut self, v: &Value, at: &Step<'_>) -> Option<Location> {
         let m = self.object(v, at, LOCATION_FIELDS)?;
         let (lat, lon) = self.lat_lon(m, at);
         let radius_m = match m.get("radius_m") {
             None => Some(None),
-            Some(v) => {
-                let p = ptr(at, "radius_m");
-                match v.as_f64().filter(|r| r.is_finite()) {
-                    Some(r) if r > 0.0 && r <= MAX_RADIUS_M => Some(Some(r)),
-                    _ => {
-                        self.err(
-                            p,
-                            format!(
-                                "must be a number of metres above 0 and at most {MAX_RADIUS_M}"
-                            ),
-                        );
-                        None
-                    }
+            Some(v) => match v.as_f64().filter(|r| r.is_finite()) {
+                Some(r) if r > 0.0 && r <= MAX_RADIUS_M => Some(Some(r)),
+                _ => {
+                    self.err(
+                        &at.key("radius_m"),
+                        format!("must be a number of metres above 0 and at most {MAX_RADIUS_M}"),
+                    );
+                    None
                 }
-            }
+            },
         };
         Some(Location {
             lat: lat?,
@@ -847,25 +887,25 @@ impl Reader {
         })
     }
 
-    fn sector(&mut self, v: &Value, at: &str) -> Option<Sector> {
+    fn sector(&mut self, v: &Value, at: &Step<'_>) -> Option<Sector> {
         let m = self.object(v, at, SECTOR_FIELDS)?;
         let bearing = self
             .required(m, at, "bearing_deg")
-            .and_then(|v| self.pair(v, &ptr(at, "bearing_deg"), 0.0, 360.0, " (degrees)"));
-        let distance_at = ptr(at, "distance_km");
+            .and_then(|v| self.pair(v, &at.key("bearing_deg"), 0.0, 360.0, " (degrees)"));
+        let distance_at = at.key("distance_km");
         let distance = self
             .required(m, at, "distance_km")
             .and_then(|v| self.pair(v, &distance_at, 0.0, MAX_SECTOR_KM, " (km)"))
             .and_then(|[near, far]| {
                 if far < near {
                     self.err(
-                        format!("{distance_at}/1"),
+                        &distance_at.index(1),
                         format!("the far distance ({far} km) is below the near one ({near} km)"),
                     );
                     None
                 } else if far <= 0.0 {
                     self.err(
-                        format!("{distance_at}/1"),
+                        &distance_at.index(1),
                         "the far distance must be above 0 (an event at the observer's position \
                          is located with event.location)",
                     );
@@ -880,21 +920,21 @@ impl Reader {
         })
     }
 
-    fn direction(&mut self, v: &Value, at: &str) -> Option<Direction> {
+    fn direction(&mut self, v: &Value, at: &Step<'_>) -> Option<Direction> {
         let m = self.object(v, at, DIRECTION_FIELDS)?;
         let b = self
             .required(m, at, "origin_bearing_deg")
-            .and_then(|v| self.number(v, &ptr(at, "origin_bearing_deg"), 0.0, 360.0, " (degrees)"));
+            .and_then(|v| self.number(v, &at.key("origin_bearing_deg"), 0.0, 360.0, " (degrees)"));
         Some(Direction {
             origin_bearing_deg: b?,
         })
     }
 
-    fn weapon(&mut self, v: &Value, at: &str) -> Option<Weapon> {
+    fn weapon(&mut self, v: &Value, at: &Step<'_>) -> Option<Weapon> {
         let m = self.object(v, at, WEAPON_FIELDS)?;
         let class = self
             .required(m, at, "class")
-            .and_then(|v| self.name::<WeaponClass>(v, &ptr(at, "class")));
+            .and_then(|v| self.name::<WeaponClass>(v, &at.key("class")));
         let calibre_mm = match m.get("calibre_mm") {
             None => Some(None),
             Some(v) => {
@@ -902,7 +942,7 @@ impl Reader {
                     Some(c) if c > 0.0 && c <= MAX_CALIBRE_MM => Some(Some(c)),
                     _ => {
                         self.err(
-                        ptr(at, "calibre_mm"),
+                        &at.key("calibre_mm"),
                         format!("must be a number of millimetres above 0 and at most {MAX_CALIBRE_MM}"),
                     );
                         None
@@ -916,7 +956,7 @@ impl Reader {
         })
     }
 
-    fn targets(&mut self, v: &Value, at: &str) -> Option<Vec<Target>> {
+    fn targets(&mut self, v: &Value, at: &Step<'_>) -> Option<Vec<Target>> {
         let Value::Array(a) = v else {
             self.err(at, "must be an array of target names");
             return None;
@@ -931,10 +971,10 @@ impl Reader {
         let mut out = Vec::with_capacity(a.len());
         let mut ok = true;
         for (i, t) in a.iter().enumerate() {
-            let p = format!("{at}/{i}");
+            let p = at.index(i);
             match self.name::<Target>(t, &p) {
                 Some(t) if out.contains(&t) => {
-                    self.err(p, format!("{t} is listed twice"));
+                    self.err(&p, format!("{t} is listed twice"));
                     ok = false;
                 }
                 Some(t) => out.push(t),
@@ -944,7 +984,7 @@ impl Reader {
         ok.then_some(out)
     }
 
-    fn casualties(&mut self, v: &Value, at: &str) -> Option<BTreeMap<CasualtyKind, Estimate>> {
+    fn casualties(&mut self, v: &Value, at: &Step<'_>) -> Option<BTreeMap<CasualtyKind, Estimate>> {
         let Value::Object(m) = v else {
             self.err(at, "must be an object of casualty estimates");
             return None;
@@ -954,7 +994,7 @@ impl Reader {
         let mut ok = true;
         for kind in CasualtyKind::ALL {
             if let Some(v) = m.get(kind.as_str()) {
-                match self.estimate(v, &ptr(at, kind.as_str())) {
+                match self.estimate(v, &at.key(kind.as_str())) {
                     Some(e) => {
                         out.insert(*kind, e);
                     }
@@ -966,11 +1006,11 @@ impl Reader {
         (ok && !unknown).then_some(out)
     }
 
-    fn estimate(&mut self, v: &Value, at: &str) -> Option<Estimate> {
+    fn estimate(&mut self, v: &Value, at: &Step<'_>) -> Option<Estimate> {
         let m = self.object(v, at, ESTIMATE_FIELDS)?;
         let get = |r: &mut Reader, k: &str| {
             r.required(m, at, k)
-                .and_then(|v| r.integer(v, &ptr(at, k), 0, MAX_CASUALTIES))
+                .and_then(|v| r.integer(v, &at.key(k), 0, MAX_CASUALTIES))
         };
         let low = get(self, "low");
         let best = get(self, "best");
@@ -978,27 +1018,27 @@ impl Reader {
         let (low, best, high) = (low?, best?, high?);
         let mut ok = true;
         if low > best {
-            self.err(ptr(at, "low"), format!("{low} is above best ({best})"));
+            self.err(&at.key("low"), format!("{low} is above best ({best})"));
             ok = false;
         }
         if best > high {
-            self.err(ptr(at, "high"), format!("{high} is below best ({best})"));
+            self.err(&at.key("high"), format!("{high} is below best ({best})"));
             ok = false;
         }
         ok.then_some(Estimate { low, best, high })
     }
 
-    fn grading(&mut self, v: &Value, at: &str) -> Option<Grading> {
+    fn grading(&mut self, v: &Value, at: &Step<'_>) -> Option<Grading> {
         let m = self.object(v, at, GRADING_FIELDS)?;
         let c = self
             .required(m, at, "credibility")
-            .and_then(|v| self.integer(v, &ptr(at, "credibility"), 1, 6))?;
+            .and_then(|v| self.integer(v, &at.key("credibility"), 1, 6))?;
         Some(Grading {
             credibility: u8::try_from(c).ok()?,
         })
     }
 
-    fn evidence(&mut self, v: &Value, at: &str) -> Option<Vec<Evidence>> {
+    fn evidence(&mut self, v: &Value, at: &Step<'_>) -> Option<Vec<Evidence>> {
         let Value::Array(a) = v else {
             self.err(at, "must be an array of evidence items");
             return None;
@@ -1010,10 +1050,11 @@ impl Reader {
         let mut out: Vec<Evidence> = Vec::with_capacity(a.len());
         let mut ok = true;
         for (i, item) in a.iter().enumerate() {
-            match self.evidence_item(item, &format!("{at}/{i}")) {
+            let item_at = at.index(i);
+            match self.evidence_item(item, &item_at) {
                 Some(e) if out.iter().any(|x| x.sha256 == e.sha256) => {
                     self.err(
-                        format!("{at}/{i}/sha256"),
+                        &item_at.key("sha256"),
                         "this sha256 is listed twice in evidence",
                     );
                     ok = false;
@@ -1025,9 +1066,9 @@ impl Reader {
         ok.then_some(out)
     }
 
-    fn evidence_item(&mut self, v: &Value, at: &str) -> Option<Evidence> {
+    fn evidence_item(&mut self, v: &Value, at: &Step<'_>) -> Option<Evidence> {
         let m = self.object(v, at, EVIDENCE_FIELDS)?;
-        let sha_at = ptr(at, "sha256");
+        let sha_at = at.key("sha256");
         let sha256 = self
             .required(m, at, "sha256")
             .and_then(|v| self.string(v, &sha_at))
@@ -1035,11 +1076,11 @@ impl Reader {
                 if is_sha256_hex(s) {
                     Some(s.to_owned())
                 } else {
-                    self.err(&*sha_at, "must be 64 lowercase hexadecimal digits (sha256)");
+                    self.err(&sha_at, "must be 64 lowercase hexadecimal digits (sha256)");
                     None
                 }
             });
-        let mt_at = ptr(at, "media_type");
+        let mt_at = at.key("media_type");
         let media_type = self
             .required(m, at, "media_type")
             .and_then(|v| self.string(v, &mt_at))
@@ -1048,7 +1089,7 @@ impl Reader {
                     Some(s.to_owned())
                 } else {
                     self.err(
-                        &*mt_at,
+                        &mt_at,
                         "must be a media type `type/subtype` such as image/jpeg (RFC 6838 \
                          names, no parameters)",
                     );
@@ -1057,7 +1098,7 @@ impl Reader {
             });
         let role = match m.get("role") {
             None => Some(EvidenceRole::Evidentiary),
-            Some(v) => self.name::<EvidenceRole>(v, &ptr(at, "role")),
+            Some(v) => self.name::<EvidenceRole>(v, &at.key("role")),
         };
         Some(Evidence {
             sha256: sha256?,
@@ -1066,7 +1107,7 @@ impl Reader {
         })
     }
 
-    fn narrative(&mut self, v: &Value, at: &str) -> Option<String> {
+    fn narrative(&mut self, v: &Value, at: &Step<'_>) -> Option<String> {
         let s = self.string(v, at)?;
         let chars = s.chars().count();
         if chars > MAX_NARRATIVE_CHARS {
