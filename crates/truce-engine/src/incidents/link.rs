@@ -13,7 +13,7 @@
 //! # Algorithm
 //! Two tiers per (agreement, family), and every new observation is checked against both, so a
 //! link between tiers is never missed:
-//! - the fast tier, `grid`: observations with `radius_m + cluster_m ≤ 5 km` and
+//! - the fast tier, `grid`: observations with `radius_m + cluster_m ≤ 10 km` and
 //!   `window + cluster_minutes ≤ 1 day` (nearly all of them), in a hierarchical hash grid of
 //!   cubes over the unit-sphere vector (x, y, z), keyed by level, cube and day, whose cells hold
 //!   compact copies of the filter inputs; see its docs for the cell sizes and why the cube and

@@ -153,7 +153,10 @@ pub struct AffiliationTally {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Incident {
-    /// Member positions (in log order; position = order among observations).
+    /// Member positions (position = order among observations), in no particular order: a merge
+    /// appends the smaller list to the larger. Kept sorted, a merge cost time linear in the
+    /// larger incident (a late report's few members go anywhere among its positions), which a
+    /// replay pays at every merge into a large incident; views sort them.
     pub(crate) members: Vec<u32>,
     /// Roots absorbed by merges, ascending (their ids still name this incident).
     pub(crate) absorbed: Vec<u32>,
@@ -214,10 +217,12 @@ impl Incident {
 
     /// Folds `other` (a component that just joined this one) into `self`.
     fn absorb(&mut self, other: Incident, other_root: u32, points: &link::Components) {
-        // Both lists are sorted: merging them is linear (and constant when a new member, always
-        // the highest position, joins), where sorting the concatenation made every merge
-        // O(n log n) in the size of the incident, and replay of a large log quadratic.
-        merge_sorted(&mut self.members, other.members);
+        let mut members = other.members;
+        if members.len() > self.members.len() {
+            std::mem::swap(&mut self.members, &mut members);
+        }
+        self.members.extend(members);
+        // Absorbed roots stay sorted (there are few): merging them is linear.
         merge_sorted(&mut self.absorbed, other.absorbed);
         let at = self.absorbed.partition_point(|&a| a < other_root);
         self.absorbed.insert(at, other_root);

@@ -95,7 +95,11 @@ impl State {
                 lon: locator.lon,
                 radius_m: locator.radius_m,
             },
-            members: incident.members.iter().map(|&p| obs(p)).collect(),
+            members: {
+                let mut positions = incident.members.clone();
+                positions.sort_unstable();
+                positions.into_iter().map(obs).collect()
+            },
             absorbed: incident.absorbed.iter().map(|&p| &*obs(p).id).collect(),
             incident,
         }

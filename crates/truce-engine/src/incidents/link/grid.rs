@@ -37,7 +37,10 @@
 //! Correctness never depends on which level an observation went to — only
 //! on the per-level maxima — so the level choice is a pure performance knob.
 //!
-//! Inside a cell each entry is first filtered on its window (exact integers: `gap ≤ gap_a`) and on
+//! A cell keeps its entries sorted by start, so a query reads only those that start between its
+//! window's start less the level's longest span and its window's end (two binary searches: a day's
+//! cell holds reports from all hours of it, and a query reaches minutes to hours). Each of those
+//! entries is filtered on its window (exact integers: `gap ≤ gap_a`) and on
 //! its chord (`|u_a − u_b| ≤ chord(r_a + c_a) + chord(r_b)` + pad, in `f64` from the `f32`
 //! vector); only survivors go to [`super::LinkPoint::links`], which alone decides.
 //!
@@ -72,20 +75,22 @@ use truce_model::observation::EARTH_RADIUS_M;
 use super::table::{CellKey, CellTable};
 use super::{LinkParams, LinkPoint, up};
 
-/// Number of levels; the coarsest has side `2^(LEVELS − 19)` chord (≈ 50 km), at least
+/// Number of levels; the coarsest has side `2^(LEVELS − 19)` chord (≈ 100 km), at least
 /// [`SIDE_PER_FOOTPRINT`] × the footprint of any observation of the fast tier.
-pub(super) const LEVELS: usize = 12;
+pub(super) const LEVELS: usize = 13;
 /// `log2` of the side of level 0 (chord on the unit sphere).
 const FINEST_EXP: i32 = -18;
 /// Cell side at least this many footprints (`chord(radius + cluster / 2)`).
 pub(super) const SIDE_PER_FOOTPRINT: f64 = 8.0;
 /// Largest `radius_m + cluster_m` of the fast tier, metres.
-pub(super) const SMALL_REACH_M: f64 = 5_000.0;
+pub(super) const SMALL_REACH_M: f64 = 10_000.0;
 /// Time bucket, ms; also the longest `window + cluster_minutes` of the fast tier.
 pub(super) const BUCKET_MS: i64 = 86_400_000;
 /// Cells (cubes × buckets) of a level's range looked up one by one before the occupied lists
 /// are consulted.
 const ENUMERATE_AT_MOST: u64 = 64;
+/// Cells of more entries than this are searched for the starts a query's window allows.
+const SEARCH_FROM: usize = 32;
 /// Slack added to every chord bound (unit sphere; ≈ 1.6 m on the Earth).
 pub(super) const PAD_CHORD: f64 = 2.5e-7;
 /// Cube index offset so that packed indices are non-negative (indices are within ±2^18).
@@ -263,10 +268,12 @@ pub(super) struct Grid {
     params: Vec<LinkParams>,
 }
 
-/// The window a partner's must meet: `from_b ≤ hi` and `to_b ≥ lo`.
+/// The window a partner's must meet: `from_b ≤ hi` and `to_b ≥ lo`; and the longest span
+/// (`len + gap`) stored in the level asked, so that `from_b ≥ lo − span` too.
 struct TimeFilter {
     lo: i64,
     hi: i64,
+    span: i64,
 }
 
 /// The cubes of one level that can hold a point within chord `rho` of `centre`.
@@ -353,6 +360,7 @@ impl Grid {
         let time = TimeFilter {
             lo: probe.from_ms.saturating_sub(probe.gap_ms),
             hi: t_hi,
+            span: level.max_span_ms,
         };
         let rho = (probe.reach + level.max_kr).min(probe.kf + level.max_kf) + PAD_CHORD;
         let range = CubeRange::new(j, probe.unit, rho);
@@ -452,6 +460,7 @@ impl Grid {
         }
     }
 
+    #[inline(always)]
     fn scan_entries(
         &self,
         entries: &[Entry],
@@ -463,6 +472,23 @@ impl Grid {
         let start = bucket * BUCKET_MS;
         let [ux, uy, uz] = probe.unit;
         let reach = probe.reach + PAD_CHORD;
+        // Entries are sorted by start: only those starting within [time.lo − the level's
+        // longest span, time.hi] can meet the window (a partner's end is at most its start plus
+        // its span), so the rest of the cell is skipped by two binary searches.
+        // Small cells are read whole: searching them costs more than the filter saves.
+        // So are cells whose first and last starts are both allowed (when all share a window).
+        let offset = |t: i64| t.saturating_sub(start).clamp(0, BUCKET_MS) as u32;
+        let (lo, hi) = (offset(time.lo.saturating_sub(time.span)), offset(time.hi));
+        let entries = match (entries.first(), entries.last()) {
+            (Some(a), Some(b))
+                if entries.len() > SEARCH_FROM && (a.from_off < lo || b.from_off > hi) =>
+            {
+                let first = entries.partition_point(|e| e.from_off < lo);
+                let last = entries.partition_point(|e| e.from_off <= hi);
+                &entries[first..last.max(first)]
+            }
+            _ => entries,
+        };
         for e in entries {
             let from = start + i64::from(e.from_off);
             let to = from + i64::from(e.len);
@@ -529,7 +555,14 @@ impl Grid {
         if entries.capacity() == 0 {
             entries.reserve_exact(1);
         }
-        entries.push(entry);
+        // Sorted by start (a query reads only the starts its window allows); observations
+        // arrive roughly in time order, so this is nearly always the end.
+        if entries.last().is_none_or(|e| e.from_off <= entry.from_off) {
+            entries.push(entry);
+        } else {
+            let at = entries.partition_point(|e| e.from_off <= entry.from_off);
+            entries.insert(at, entry);
+        }
         let level = &mut self.levels[j];
         let span = i64::from(entry.len) + probe.gap_ms;
         if self.occupied_levels & (1 << j) == 0 {

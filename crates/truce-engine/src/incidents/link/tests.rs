@@ -281,9 +281,9 @@ fn tier_thresholds_are_inclusive() {
     let p = params(3_000.0, 15);
     let gap = p.gap_ms;
     let cases = [
-        // radius + cluster = 5 km: fast; a metre more: wide.
-        (with(p, 48.0, 38.0, 2_000.0, T0, T0), (1, 0)),
-        (with(p, 48.0, 38.0, 2_001.0, T0, T0), (0, 1)),
+        // radius + cluster = 10 km: fast; a metre more: wide.
+        (with(p, 48.0, 38.0, 7_000.0, T0, T0), (1, 0)),
+        (with(p, 48.0, 38.0, 7_001.0, T0, T0), (0, 1)),
         // window + gap = one day: fast; a millisecond more: wide.
         (with(p, 48.0, 38.0, 0.0, T0, T0 + DAY - gap), (1, 0)),
         (with(p, 48.0, 38.0, 0.0, T0, T0 + DAY - gap + 1), (0, 1)),
