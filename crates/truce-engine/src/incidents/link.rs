@@ -164,13 +164,14 @@ struct Tiers {
 
 impl Tiers {
     /// Indexes the observation at `position` in its tier (neither, if its point is not finite);
-    /// with `defer`, a wide-tier box waits for [`Tiers::flush`].
+    /// with `defer`, a wide-tier box waits for [`Tiers::flush`], and so does the order of the
+    /// grid cell it joins.
     fn add(&mut self, probe: &Probe, p: &LinkPoint, position: u32, defer: bool) {
         if !probe.is_finite() {
             return;
         }
         if probe.level.is_some() {
-            self.grid.insert(probe, p, position);
+            self.grid.insert(probe, p, position, defer);
             return;
         }
         let e = envelope(probe, p.radius_m, 0);
@@ -182,8 +183,10 @@ impl Tiers {
         }
     }
 
-    /// Puts the deferred boxes into the wide tier (at once, when it is empty: bulk loading).
+    /// Puts the deferred boxes into the wide tier (at once, when it is empty: bulk loading), and
+    /// the grid's cells back in order.
     fn flush(&mut self) {
+        self.grid.flush();
         if self.deferred.is_empty() {
             return;
         }

@@ -90,7 +90,7 @@ pub(super) const BUCKET_MS: i64 = 86_400_000;
 /// are consulted.
 const ENUMERATE_AT_MOST: u64 = 64;
 /// Cells of more entries than this are searched for the starts a query's window allows.
-const SEARCH_FROM: usize = 32;
+pub(super) const SEARCH_FROM: usize = 32;
 /// Slack added to every chord bound (unit sphere; ≈ 1.6 m on the Earth).
 pub(super) const PAD_CHORD: f64 = 2.5e-7;
 /// Cube index offset so that packed indices are non-negative (indices are within ±2^18).
@@ -266,6 +266,8 @@ pub(super) struct Grid {
     /// The distinct parameters of the stored observations (one per agreement version, in
     /// practice).
     params: Vec<LinkParams>,
+    /// Whether a deferred insertion left a cell out of order ([`Grid::flush`] sorts them).
+    unsorted: bool,
 }
 
 /// The window a partner's must meet: `from_b ≤ hi` and `to_b ≥ lo`; and the longest span
@@ -341,6 +343,7 @@ impl Grid {
     /// the window and chord filters against `probe` (a superset of its links; each position at
     /// most once).
     pub(super) fn query(&self, probe: &Probe, mut found: impl FnMut(u32, &LinkPoint)) {
+        debug_assert!(!self.unsorted, "a deferred insertion not flushed");
         let mut levels = self.occupied_levels;
         while levels != 0 {
             let j = levels.trailing_zeros() as usize;
@@ -513,8 +516,21 @@ impl Grid {
         }
     }
 
-    /// Stores an observation of the fast tier (`probe.level` is `Some`).
-    pub(super) fn insert(&mut self, probe: &Probe, p: &LinkPoint, position: u32) {
+    /// Puts every cell's entries back in order of start after deferred insertions (a stable
+    /// sort: entries of equal start keep their order of insertion, as [`Grid::insert`] keeps it).
+    pub(super) fn flush(&mut self) {
+        if std::mem::take(&mut self.unsorted) {
+            for entries in self.cells.values_mut() {
+                entries.sort_by_key(|e| e.from_off);
+            }
+        }
+    }
+
+    /// Stores an observation of the fast tier (`probe.level` is `Some`). With `defer` (a restore
+    /// of many at once), its cell's order waits for [`Grid::flush`], which must come before the
+    /// next [`Grid::query`]: sorting each cell once is cheaper than inserting in order when
+    /// observations arrive out of order of start.
+    pub(super) fn insert(&mut self, probe: &Probe, p: &LinkPoint, position: u32, defer: bool) {
         let j = probe.level.expect("an observation of the fast tier");
         let bucket = probe.from_ms.div_euclid(BUCKET_MS);
         let key = CellKey {
@@ -559,6 +575,9 @@ impl Grid {
         // arrive roughly in time order, so this is nearly always the end.
         if entries.last().is_none_or(|e| e.from_off <= entry.from_off) {
             entries.push(entry);
+        } else if defer {
+            entries.push(entry);
+            self.unsorted = true;
         } else {
             let at = entries.partition_point(|e| e.from_off <= entry.from_off);
             entries.insert(at, entry);

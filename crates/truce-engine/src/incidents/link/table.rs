@@ -155,6 +155,14 @@ impl<V: Default> CellTable<V> {
         }
     }
 
+    /// Every value, to change.
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.slots
+            .iter_mut()
+            .filter(|s| s.key != EMPTY)
+            .map(|s| &mut s.value)
+    }
+
     /// Every value (for tests).
     #[cfg(test)]
     pub(super) fn values(&self) -> impl Iterator<Item = &V> {

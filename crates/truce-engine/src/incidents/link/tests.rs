@@ -608,3 +608,43 @@ fn windows_at_the_ends_of_time_link() {
     let b = with(p, 48.0, 38.0, 0.0, min, min);
     assert_linked_both_ways(a, b, (0, 2));
 }
+
+/// A cell of many reports filled out of order of their windows — live (sorted insertion) or by a
+/// restore (sorted at the flush before the next query) — is searched by window: a new report
+/// at each one's time finds exactly that one.
+#[test]
+fn a_large_cell_filled_out_of_order_is_searched_by_window() {
+    let p = params(500.0, 15);
+    let agreement: Arc<str> = Arc::from("a");
+    // 60 reports at one spot, 20 minutes apart (so none links to another), in a shuffled order.
+    let n = 60i64;
+    let mut order: Vec<i64> = (0..n).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..order.len()).rev() {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        order.swap(i, (rng % (i as u64 + 1)) as usize);
+    }
+    let at = |k: i64| with(p, 48.0, 38.0, 100.0, T0 + k * 1_200_000, T0 + k * 1_200_000);
+    for restored in [false, true] {
+        let mut c = Components::default();
+        for (position, &k) in order.iter().enumerate() {
+            if restored {
+                c.restore(&agreement, Family::Fire, at(k), position as u32)
+                    .unwrap();
+            } else {
+                assert!(c.insert(&agreement, Family::Fire, at(k)).is_empty());
+            }
+        }
+        assert!(
+            n as usize > grid::SEARCH_FROM,
+            "the cell is searched, not read whole"
+        );
+        for k in 0..n {
+            let position = order.iter().position(|&x| x == k).unwrap() as u32;
+            let joined = c.insert(&agreement, Family::Fire, at(k));
+            assert_eq!(joined, vec![position], "report {k} (restored: {restored})");
+        }
+    }
+}
