@@ -253,16 +253,20 @@ impl State {
         if kind == Kind::Observation {
             observations::authorize(signer)?;
         }
-        let payload = p.payload.clone().map_err(Refusal::Invalid)?;
+        // Borrowed, not cloned: an observation's payload (the bulk of a log) is only read here.
+        let payload = p
+            .payload
+            .as_ref()
+            .map_err(|e| Refusal::Invalid(e.clone()))?;
         let effect = match payload {
-            Payload::Key(p) => self.admit_key(p, time_ms)?,
-            Payload::Agreement(p) => self.admit_agreement(p, resolver)?,
-            Payload::Consent(p) => self.admit_consent(p, signer)?,
-            Payload::Observation(o) => Effect::Observe(Box::new(
-                self.admit_observation(&p.id, &o, signer, time_ms)?,
-            )),
-            Payload::Decision(d) => self.admit_decision(&p.id, d, signer, names)?,
-            Payload::Dispute(d) => self.admit_dispute(&p.id, d, signer, names)?,
+            Payload::Key(k) => self.admit_key(k.clone(), time_ms)?,
+            Payload::Agreement(a) => self.admit_agreement(a.clone(), resolver)?,
+            Payload::Consent(c) => self.admit_consent(c.clone(), signer)?,
+            Payload::Observation(o) => {
+                Effect::Observe(Box::new(self.admit_observation(&p.id, o, signer, time_ms)?))
+            }
+            Payload::Decision(d) => self.admit_decision(&p.id, d.clone(), signer, names)?,
+            Payload::Dispute(d) => self.admit_dispute(&p.id, d.clone(), signer, names)?,
             // Time passes in the log with the tick's log time; the tick itself changes nothing.
             Payload::Tick(_) => Effect::Tick,
             _ => {
