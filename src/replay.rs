@@ -194,15 +194,15 @@ fn replay_log(server: &str, args: &ReplayArgs) -> Result<(StateDigest, Option<Co
         let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
         // Chunk k is admitted here while chunk k + 1 is prepared on the other threads.
         let mut pending: Option<Pending> = None;
-        // Small chunks first, doubling up to CHUNK, as the server's replay reads its pages: the
-        // signatures of keys accredited at the log's start are then soon batch-verified.
-        let mut chunk_size = 256;
+        // Small chunks first, as the server's replay reads its pages (see `chunk_sizes`).
+        let mut sizes = truce_server::replay::chunk_sizes();
+        let mut chunk_size = sizes.next().unwrap_or(CHUNK);
         for n in 0..bundles {
             leaves.extend(fetched.next()?);
             if leaves.len() < chunk_size && n + 1 < bundles {
                 continue;
             }
-            chunk_size = (chunk_size * 2).min(CHUNK);
+            chunk_size = sizes.next().unwrap_or(CHUNK);
             let chunk = replayer.prepare_in_background(std::mem::take(&mut leaves), Vec::new());
             if let Some(ready) = pending.replace(chunk) {
                 admit_chunk(&mut replayer, ready, &mut blobs, &http, &base)?;

@@ -25,6 +25,7 @@
 //! The state digest is SHA-256 over the text `truce-state-v1\nsize <n>\n` followed by one line
 //! `<section> <lowercase hex digest>\n` per section in the order above.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use sha2::{Digest as _, Sha256};
@@ -39,10 +40,9 @@ enum Canon<'a> {
     Null,
     Bool(bool),
     Int(i64),
-    Str(&'a str),
-    Owned(String),
+    Str(Cow<'a, str>),
     List(Vec<Canon<'a>>),
-    /// Fields sorted by key ([`object`] sorts them).
+    /// Fields in key order (see [`object`]).
     Object(Vec<(&'static str, Canon<'a>)>),
 }
 
@@ -53,7 +53,6 @@ impl Canon<'_> {
             Canon::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Canon::Int(i) => write_int(*i, out),
             Canon::Str(s) => write_str(s, out),
-            Canon::Owned(s) => write_str(s, out),
             Canon::List(items) => {
                 out.push(b'[');
                 for (i, v) in items.iter().enumerate() {
@@ -133,7 +132,11 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
 }
 
 fn s(v: &str) -> Canon<'_> {
-    Canon::Str(v)
+    Canon::Str(Cow::Borrowed(v))
+}
+
+fn owned(v: String) -> Canon<'static> {
+    Canon::Str(Cow::Owned(v))
 }
 
 fn int(v: impl TryInto<i64>) -> Canon<'static> {
@@ -240,18 +243,18 @@ impl State {
             sec.add(&object([
                 ("accredited_at", opt(k.accredited_at)),
                 ("affiliation", s(k.affiliation.as_str())),
-                ("reliability", Canon::Owned(format!("{:?}", k.reliability))),
+                ("reliability", owned(format!("{:?}", k.reliability))),
                 ("revoked_at", opt(k.revoked_at)),
                 (
                     "roles",
                     Canon::List(k.roles.iter().map(|r| s(r.as_str())).collect()),
                 ),
-                ("signer", Canon::Owned(k.vkey.signer_id())),
+                ("signer", owned(k.vkey.signer_id())),
                 (
                     "valid_until_ms",
                     opt(k.valid_until.map(|t| t.as_millisecond())),
                 ),
-                ("vkey", Canon::Owned(k.vkey.to_string())),
+                ("vkey", owned(k.vkey.to_string())),
             ]));
         }
         sec.finish()

@@ -585,6 +585,31 @@ impl Reader {
         }
     }
 
+    /// The optional field `key` of `m`: absent (`Some(None)`), or a finite number of `unit`
+    /// above 0 and at most `max`.
+    fn optional_positive(
+        &mut self,
+        m: &Map<String, Value>,
+        at: &Step<'_>,
+        key: &str,
+        max: f64,
+        unit: &str,
+    ) -> Option<Option<f64>> {
+        let Some(v) = m.get(key) else {
+            return Some(None);
+        };
+        match v.as_f64().filter(|x| x.is_finite()) {
+            Some(x) if x > 0.0 && x <= max => Some(Some(x)),
+            _ => {
+                self.err(
+                    &at.key(key),
+                    format!("must be a number of {unit} above 0 and at most {max}"),
+                );
+                None
+            }
+        }
+    }
+
     /// A finite number in `[min, max]`.
     fn number(&mut self, v: &Value, at: &Step<'_>, min: f64, max: f64, unit: &str) -> Option<f64> {
         let n = match v {
@@ -867,19 +892,7 @@ impl Reader {
     fn location(&mut self, v: &Value, at: &Step<'_>) -> Option<Location> {
         let m = self.object(v, at, LOCATION_FIELDS)?;
         let (lat, lon) = self.lat_lon(m, at);
-        let radius_m = match m.get("radius_m") {
-            None => Some(None),
-            Some(v) => match v.as_f64().filter(|r| r.is_finite()) {
-                Some(r) if r > 0.0 && r <= MAX_RADIUS_M => Some(Some(r)),
-                _ => {
-                    self.err(
-                        &at.key("radius_m"),
-                        format!("must be a number of metres above 0 and at most {MAX_RADIUS_M}"),
-                    );
-                    None
-                }
-            },
-        };
+        let radius_m = self.optional_positive(m, at, "radius_m", MAX_RADIUS_M, "metres");
         Some(Location {
             lat: lat?,
             lon: lon?,
@@ -935,21 +948,7 @@ impl Reader {
         let class = self
             .required(m, at, "class")
             .and_then(|v| self.name::<WeaponClass>(v, &at.key("class")));
-        let calibre_mm = match m.get("calibre_mm") {
-            None => Some(None),
-            Some(v) => {
-                match v.as_f64().filter(|c| c.is_finite()) {
-                    Some(c) if c > 0.0 && c <= MAX_CALIBRE_MM => Some(Some(c)),
-                    _ => {
-                        self.err(
-                        &at.key("calibre_mm"),
-                        format!("must be a number of millimetres above 0 and at most {MAX_CALIBRE_MM}"),
-                    );
-                        None
-                    }
-                }
-            }
-        };
+        let calibre_mm = self.optional_positive(m, at, "calibre_mm", MAX_CALIBRE_MM, "millimetres");
         Some(Weapon {
             class: class?,
             calibre_mm: calibre_mm?,

@@ -22,7 +22,7 @@ use crate::blobs::BlobResolver;
 use crate::datadir::DataDir;
 use crate::intake::{Intake, Submission};
 use crate::ledger::{Ledger, Published};
-use crate::replay::{CHUNK, Pending, Replayer};
+use crate::replay::{Pending, Replayer};
 use crate::sequencer::{self, Sequencer};
 use crate::shared::{Recovering, SharedState, StateLost};
 use crate::snapshots::{Restoring, Snapshots};
@@ -306,14 +306,12 @@ async fn read_pages(
     pages: mpsc::Sender<Result<Page, ReplayError>>,
 ) {
     let mut start = 0;
-    // The first pages are small, and double up to CHUNK: a page is prepared with the keys the
-    // state knew before the page ahead of it was admitted, so signatures by the keys a log
-    // accredits at its start are verified one by one, on the admitting thread, until the
-    // preparing threads know them (16,384 signatures, 0.8 s, with two full pages first).
-    let mut size = FIRST_PAGE;
-    while start < total {
+    // Small pages first (see `chunk_sizes` for why).
+    for size in crate::replay::chunk_sizes() {
+        if start >= total {
+            return;
+        }
         let page = read_page(&*store, start, (total - start).min(size as u64)).await;
-        size = (size * 2).min(CHUNK);
         let next = page
             .as_ref()
             .map_or(total, |p| start + p.entries.len() as u64);
@@ -323,9 +321,6 @@ async fn read_pages(
         start = next;
     }
 }
-
-/// Entries in the first page replay reads ([`read_pages`]).
-const FIRST_PAGE: usize = 256;
 
 /// Reads the `count` entries from `start` and their stored tree hashes, the two
 /// concurrently (on two of the store's reader connections).

@@ -44,6 +44,21 @@ use truce_model::keys::VerifierKey;
 /// chunk's prepared entries stay a few megabytes.
 pub const CHUNK: usize = 8192;
 
+/// Leaves in the first chunk a replay reads ([`chunk_sizes`]).
+const FIRST_CHUNK: usize = 256;
+
+/// The sizes of the chunks a replay reads, in order: 256 leaves, doubling up to [`CHUNK`],
+/// then [`CHUNK`] for ever.
+///
+/// Why not full chunks from the start: a chunk is prepared with the keys the state knew before
+/// the chunk ahead of it was admitted, so the signatures by keys a log accredits at its start
+/// are verified one by one, with `verify_strict` on the admitting thread, until the preparing
+/// threads know those keys: the first two chunks, 16,384 signatures (0.8 s) at full size, 768
+/// with these.
+pub fn chunk_sizes() -> impl Iterator<Item = usize> {
+    std::iter::successors(Some(FIRST_CHUNK), |&n| Some((n * 2).min(CHUNK)))
+}
+
 /// Below this many leaves per thread, preparing on the calling thread alone is cheaper than
 /// starting threads.
 const MIN_PER_THREAD: usize = 256;
@@ -357,6 +372,12 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn chunks_start_small_and_double_up_to_the_full_size() {
+        let sizes: Vec<usize> = chunk_sizes().take(8).collect();
+        assert_eq!(sizes, [256, 512, 1024, 2048, 4096, 8192, 8192, 8192]);
+    }
 
     /// A log of operator-signed entries where operator keys are accredited along the way, and
     /// sign from the very next entry: ticks, and accreditations by the keys accredited before.

@@ -340,11 +340,10 @@ impl Incident {
 }
 
 /// Merges the ascending list `other` into the ascending list `into` (keeping duplicates, as
-/// sorting the concatenation would).
+/// sorting the concatenation would): the absorbed roots of two merging incidents.
 ///
-/// Cheap in the common cases of the incident linker: a new member (always the highest position)
-/// is appended; a few members are inserted into a long list, near its end, where recent
-/// positions go (the longer list is kept, the shorter one inserted into it). Otherwise linear.
+/// Cheap in the common cases: the shorter list is empty or starts after the longer one ends
+/// (appended), or is short (its few roots inserted into the longer one). Otherwise linear.
 fn merge_sorted(into: &mut Vec<u32>, mut other: Vec<u32>) {
     if other.len() > into.len() {
         std::mem::swap(into, &mut other);
