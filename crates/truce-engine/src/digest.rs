@@ -291,7 +291,7 @@ impl State {
         let mut sec = Section::new();
         for (position, o) in self.observations().enumerate() {
             let root = self.incidents.root_of(position as u32);
-            let incident = self.observations.at(root).map_or(Canon::Null, |r| s(&r.id));
+            let incident = self.observations.id(root).map_or(Canon::Null, s);
             sec.add(&object([
                 ("affiliation", s(&o.affiliation)),
                 ("agreement", s(&o.agreement)),

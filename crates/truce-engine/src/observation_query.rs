@@ -20,13 +20,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::Arc;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use truce_model::taxonomy::EventType;
 
-use crate::observation_record::{ObservationRecord, Records};
+use crate::observation_record::{Names, ObservationRecord, RecordLog, Records, Stored};
 use crate::outward::{down, up};
 
 /// Milliseconds per day: the R-tree's time axis is in days, so that its three axes have
@@ -73,6 +72,8 @@ impl ObservationQuery {
         }
     }
 
+    /// Whether `r` matches (the reference the tests hold the planner to).
+    #[cfg(test)]
     fn matches(&self, r: &ObservationRecord) -> bool {
         self.from_ms.is_none_or(|f| r.to_ms >= f)
             && self.to_ms.is_none_or(|t| r.from_ms <= t)
@@ -129,11 +130,55 @@ impl BBox {
     }
 }
 
+/// A query with its names turned into the numbers the records hold ([`Names`]); a name no
+/// record holds matches nothing.
+struct Resolved<'q> {
+    q: &'q ObservationQuery,
+    affiliations: Vec<u32>,
+    agreement: Option<u32>,
+    party: Option<u32>,
+    /// A named agreement, party or every named affiliation is unknown: nothing matches.
+    empty: bool,
+}
+
+impl<'q> Resolved<'q> {
+    fn new(q: &'q ObservationQuery, names: &Names) -> Resolved<'q> {
+        let affiliations: Vec<u32> = q
+            .affiliations
+            .iter()
+            .filter_map(|a| names.find(a))
+            .collect();
+        let agreement = q.agreement.as_deref().map(|a| names.find(a));
+        let party = q.party.as_deref().map(|p| names.find(p));
+        let empty = (!q.affiliations.is_empty() && affiliations.is_empty())
+            || agreement == Some(None)
+            || party == Some(None);
+        Resolved {
+            q,
+            affiliations,
+            agreement: agreement.flatten(),
+            party: party.flatten(),
+            empty,
+        }
+    }
+
+    fn matches(&self, r: &Stored) -> bool {
+        let q = self.q;
+        q.from_ms.is_none_or(|f| r.to_ms >= f)
+            && q.to_ms.is_none_or(|t| r.from_ms <= t)
+            && q.bbox.is_none_or(|b| b.contains(r.lon, r.lat))
+            && (q.types.is_empty() || q.types.contains(&r.event_type))
+            && (q.affiliations.is_empty() || self.affiliations.contains(&r.affiliation))
+            && self.agreement.is_none_or(|a| r.agreement == a)
+            && self.party.is_none_or(|p| r.party == p)
+    }
+}
+
 /// One page of a query.
 #[derive(Debug)]
-pub struct ObservationPage<'a> {
+pub struct ObservationPage {
     /// The matching records, in log order.
-    pub items: Vec<&'a ObservationRecord>,
+    pub items: Vec<ObservationRecord>,
     /// The cursor for the next page (the log index of the last item), or `None` at the end.
     pub next: Option<u64>,
     /// How many records the plan examined (a measure of the query's cost).
@@ -151,7 +196,8 @@ type Located = GeomWithData<Rectangle<[f32; 3]>, u32>;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ObservationIndex {
     by_type: BTreeMap<EventType, Vec<u32>>,
-    by_affiliation: BTreeMap<Arc<str>, Vec<u32>>,
+    /// By the affiliation's number in [`Names`].
+    by_affiliation: BTreeMap<u32, Vec<u32>>,
     located: RTree<Located>,
     /// Boxes not in `located` yet ([`ObservationIndex::defer`]); empty whenever a query runs.
     deferred: Vec<Located>,
@@ -159,7 +205,7 @@ pub(crate) struct ObservationIndex {
 
 impl ObservationIndex {
     /// Indexes `r`, stored at `position`.
-    pub(crate) fn insert(&mut self, position: u32, r: &ObservationRecord) {
+    pub(crate) fn insert(&mut self, position: u32, r: &Stored) {
         let located = self.lists(position, r);
         self.flush();
         self.located.insert(located);
@@ -168,7 +214,7 @@ impl ObservationIndex {
     /// [`ObservationIndex::insert`], but the R-tree box waits for [`ObservationIndex::flush`],
     /// which loads all waiting boxes at once (bulk loading a million boxes is several times
     /// faster than inserting them one by one).
-    pub(crate) fn defer(&mut self, position: u32, r: &ObservationRecord) {
+    pub(crate) fn defer(&mut self, position: u32, r: &Stored) {
         let located = self.lists(position, r);
         self.deferred.push(located);
     }
@@ -194,37 +240,41 @@ impl ObservationIndex {
     }
 
     /// Adds `position` to the type and affiliation lists; its R-tree box.
-    fn lists(&mut self, position: u32, r: &ObservationRecord) -> Located {
+    fn lists(&mut self, position: u32, r: &Stored) -> Located {
         self.by_type.entry(r.event_type).or_default().push(position);
         self.by_affiliation
-            .entry(r.affiliation.clone())
+            .entry(r.affiliation)
             .or_default()
             .push(position);
         let (from, to) = (r.from_ms as f64 / MS_PER_DAY, r.to_ms as f64 / MS_PER_DAY);
         GeomWithData::new(
             Rectangle::from_corners(
-                [down(r.point.lon), down(r.point.lat), down(from)],
-                [up(r.point.lon), up(r.point.lat), up(to)],
+                [down(r.lon), down(r.lat), down(from)],
+                [up(r.lon), up(r.lat), up(to)],
             ),
             position,
         )
     }
 
     /// One page of the records matching `q`; `items` are the records, in log order.
-    pub(crate) fn query<'a, R: Records + ?Sized>(
-        &self,
-        items: &'a R,
-        q: &ObservationQuery,
-    ) -> ObservationPage<'a> {
+    pub(crate) fn query(&self, items: &RecordLog, q: &ObservationQuery) -> ObservationPage {
         debug_assert!(self.deferred.is_empty(), "queries see every observation");
         let limit = q.limit.max(1);
+        let resolved = Resolved::new(q, &items.names);
+        if resolved.empty {
+            return ObservationPage {
+                items: Vec::new(),
+                next: None,
+                examined: 0,
+            };
+        }
         let start = match q.after {
             Some(after) => items.partition_point(|r| r.index <= after),
             None => 0,
         };
         let start = u32::try_from(start).unwrap_or(u32::MAX);
         let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
-        let mut driver = self.driver(items.count(), q, start);
+        let mut driver = self.driver(items.count(), &resolved, start);
         let envelope = q.envelope();
         let budget = if envelope.is_some() {
             SCAN_BUDGET
@@ -242,7 +292,7 @@ impl ObservationIndex {
                 break;
             };
             examined += 1;
-            if q.matches(items.at(p as usize)) {
+            if resolved.matches(items.at(p as usize)) {
                 found.push(p);
             }
         }
@@ -250,7 +300,8 @@ impl ObservationIndex {
             && found.len() <= limit
             && let Some(envelope) = envelope
         {
-            let (located, candidates) = self.by_location(items, q, envelope, start, limit + 1);
+            let (located, candidates) =
+                self.by_location(items, &resolved, envelope, start, limit + 1);
             found = located;
             examined += candidates;
         }
@@ -261,7 +312,10 @@ impl ObservationIndex {
             None
         };
         ObservationPage {
-            items: found.iter().map(|&p| items.at(p as usize)).collect(),
+            items: found
+                .iter()
+                .map(|&p| items.view(p as usize).expect("a found position"))
+                .collect(),
             next,
             examined,
         }
@@ -271,28 +325,28 @@ impl ObservationIndex {
     fn driver<'s>(
         &'s self,
         len: usize,
-        q: &ObservationQuery,
+        q: &Resolved<'_>,
         start: u32,
     ) -> Box<dyn Iterator<Item = u32> + 's> {
         let all = u32::try_from(len).unwrap_or(u32::MAX);
         let tail = |list: &'s Vec<u32>| &list[list.partition_point(|&p| p < start)..];
         let mut best: (usize, Option<Vec<&'s [u32]>>) = (len.saturating_sub(start as usize), None);
-        if !q.types.is_empty() {
-            let lists: Vec<&[u32]> = q
-                .types
-                .iter()
-                .map(|t| self.by_type.get(t).map_or(&[][..], tail))
-                .collect();
+        if !q.q.types.is_empty() {
+            let lists: Vec<&[u32]> =
+                q.q.types
+                    .iter()
+                    .map(|t| self.by_type.get(t).map_or(&[][..], tail))
+                    .collect();
             let n = lists.iter().map(|l| l.len()).sum();
             if n < best.0 {
                 best = (n, Some(lists));
             }
         }
-        if !q.affiliations.is_empty() {
+        if !q.q.affiliations.is_empty() {
             let lists: Vec<&[u32]> = q
                 .affiliations
                 .iter()
-                .map(|a| self.by_affiliation.get(a.as_str()).map_or(&[][..], tail))
+                .map(|a| self.by_affiliation.get(a).map_or(&[][..], tail))
                 .collect();
             let n = lists.iter().map(|l| l.len()).sum();
             if n < best.0 {
@@ -307,10 +361,10 @@ impl ObservationIndex {
 
     /// The `keep` smallest positions from `start` on of the records in `envelope` matching `q`,
     /// ascending, and the number of candidates the R-tree returned.
-    fn by_location<R: Records + ?Sized>(
+    fn by_location(
         &self,
-        items: &R,
-        q: &ObservationQuery,
+        items: &RecordLog,
+        q: &Resolved<'_>,
         envelope: AABB<[f32; 3]>,
         start: u32,
         keep: usize,
@@ -378,6 +432,8 @@ impl Iterator for Merge<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::sync::Arc;
+
     use proptest::prelude::*;
     use truce_model::observation::EventPoint;
 
@@ -425,9 +481,6 @@ pub(crate) mod tests {
             },
             from_ms: from_h * 3_600_000,
             to_ms: (from_h + hours) * 3_600_000,
-            weapon: None,
-            targets: Box::new([]),
-            origin_bearing_deg: None,
             alleged_party: index.is_multiple_of(3).then(|| Arc::from("RU")),
         }
     }
@@ -462,7 +515,8 @@ pub(crate) mod tests {
             prop::option::of((0..48i64, 0..48i64)),
             prop::option::of((0..12i32, 0..12i32, 0..12i32, 0..12i32)),
             prop::collection::vec(0..4usize, 0..3),
-            prop::collection::vec(0..3usize, 0..2),
+            // 3: an affiliation no record holds.
+            prop::collection::vec(0..4usize, 0..2),
             any::<(bool, bool, bool, bool)>(),
             1..9usize,
         )
@@ -483,7 +537,7 @@ pub(crate) mod tests {
                     q.types = types.into_iter().map(|t| TYPES[t]).collect();
                     q.affiliations = affs
                         .into_iter()
-                        .map(|a| AFFILIATIONS[a].to_string())
+                        .map(|a| AFFILIATIONS.get(a).unwrap_or(&"nobody").to_string())
                         .collect();
                     q.agreement = agr.then(|| "ceasefire".to_string());
                     q.party = party.then(|| "RU".to_string());
@@ -492,20 +546,19 @@ pub(crate) mod tests {
             )
     }
 
-    fn index_of(items: &[ObservationRecord]) -> ObservationIndex {
+    /// The records of `items` and their index.
+    fn index_of(items: &[ObservationRecord]) -> (ObservationIndex, RecordLog) {
+        let mut log = RecordLog::default();
         let mut index = ObservationIndex::default();
         for (p, r) in items.iter().enumerate() {
-            index.insert(p as u32, r);
+            log.push(r);
+            index.insert(p as u32, log.get(p).unwrap());
         }
-        index
+        (index, log)
     }
 
     /// Every page, following `next` until the end.
-    fn all_pages(
-        index: &ObservationIndex,
-        items: &[ObservationRecord],
-        q: &ObservationQuery,
-    ) -> Vec<u64> {
+    fn all_pages((index, items): &(ObservationIndex, RecordLog), q: &ObservationQuery) -> Vec<u64> {
         let mut q = q.clone();
         let mut out = Vec::new();
         for _ in 0..=items.len() + 1 {
@@ -531,7 +584,7 @@ pub(crate) mod tests {
         fn pages_equal_a_plain_filter(items in records(), q in queries()) {
             let index = index_of(&items);
             let expected: Vec<u64> = items.iter().filter(|r| q.matches(r)).map(|r| r.index).collect();
-            prop_assert_eq!(all_pages(&index, &items, &q), expected);
+            prop_assert_eq!(all_pages(&index, &q), expected);
         }
     }
 
@@ -539,8 +592,8 @@ pub(crate) mod tests {
     fn window_overlap_and_inclusive_bbox_edges() {
         // 2h..5h at (1.0, 2.0).
         let items = vec![record(0, 4, 8, 2, 3, 0, 0)];
-        let index = index_of(&items);
-        let hits = |q: ObservationQuery| index.query(items.as_slice(), &q).items.len();
+        let (index, log) = index_of(&items);
+        let hits = |q: ObservationQuery| index.query(&log, &q).items.len();
         let h = |n: i64| Some(n * 3_600_000);
         let mut q = ObservationQuery::new(10);
         q.from_ms = h(5);
@@ -584,7 +637,7 @@ pub(crate) mod tests {
         let mut items: Vec<ObservationRecord> =
             (0..20_000).map(|i| record(i, 0, 0, 0, 1, 0, 0)).collect();
         items.push(record(20_000, 11, 11, 0, 1, 0, 0));
-        let index = index_of(&items);
+        let (index, log) = index_of(&items);
         let mut q = ObservationQuery::new(10);
         q.bbox = Some(BBox {
             min_lon: 2.0,
@@ -592,7 +645,7 @@ pub(crate) mod tests {
             max_lon: 3.0,
             max_lat: 3.0,
         });
-        let page = index.query(items.as_slice(), &q);
+        let page = index.query(&log, &q);
         assert_eq!(
             page.items.iter().map(|r| r.index).collect::<Vec<_>>(),
             [20_000]
@@ -606,7 +659,7 @@ pub(crate) mod tests {
         // Without a box, the same query over one type walks that type's list only.
         let mut q = ObservationQuery::new(10);
         q.types = vec![EventType::Shot];
-        let page = index.query(items.as_slice(), &q);
+        let page = index.query(&log, &q);
         assert!(page.items.is_empty());
         assert_eq!(
             page.examined, 0,

@@ -1,21 +1,34 @@
-//! What the state keeps of one logged observation.
+//! What the state keeps of one logged observation, and how it keeps millions of them.
 //!
-//! A record holds the handful of values incidents, violations, attribution and queries need, not
-//! the payload: the payload stays in the log, where a reader that needs the full text finds it by
-//! `index`. Repeated strings (signer, affiliation, agreement, alleged party) are `Arc<str>`, so
-//! that the collection holding millions of records can share them (see
-//! [`crate::observations`]).
+//! The state keeps the handful of values incidents, queries and the digest need, not the
+//! payload: the payload stays in the log, where a reader that needs the full text (the server's
+//! list pages, violation rules reading weapons and targets at admission) finds it by `index`.
 //!
-//! Records are plain data with no behaviour: admission ([`crate::observations`]) builds them, the
-//! indexes ([`crate::observation_query`]) read them, and neither depends on the other through
-//! this type.
+//! # Layout
+//! A logged observation is held as a [`Stored`] record of fixed size (88 bytes: log index and
+//! time, window, event point and radius, type, count, claim flag, and numbers for the strings
+//! that repeat) plus its payload id, whose bytes are packed one after another in the chunk of
+//! records that holds it. Repeated strings (signer, affiliation, agreement, alleged party; a
+//! few hundred in a log of millions of observations) are numbered once in [`Names`]. The
+//! previous layout — a 208-byte record with reference-counted strings and the id as its own
+//! allocation — held about 300 bytes per observation here; this one about 130 (88, the id's
+//! bytes, and the id index's share).
+//!
+//! [`ObservationRecord`] is the public, owned view of one record: built when a reader asks
+//! for it (a page of a query, an incident's members, the digest), never stored.
+//!
+//! Records live in frozen chunks of [`CHUNK`] shared by reference (`Arc`) and one open chunk:
+//! a copy of the whole log ([`RecordLog::clone`]) costs the open chunk, not a million records.
+//! That is what lets a snapshot take the records under the state's lock in milliseconds and
+//! encode them after releasing it (see [`crate::snapshot`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use truce_model::observation::{EventPoint, Weapon};
-use truce_model::taxonomy::{EventType, Family, Target};
+use truce_model::observation::EventPoint;
+use truce_model::taxonomy::{EventType, Family};
 
-/// What the state keeps of one logged observation.
+/// What the state keeps of one logged observation, as readers see it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObservationRecord {
@@ -47,90 +60,212 @@ pub struct ObservationRecord {
     pub from_ms: i64,
     /// Observed window end, ms since the epoch.
     pub to_ms: i64,
-    /// Weapon class and calibre (mm), if reported.
-    pub weapon: Option<Weapon>,
-    /// Targets, if reported.
-    pub targets: Box<[Target]>,
-    /// Bearing, seen from the event, from which fire came, if reported.
-    pub origin_bearing_deg: Option<f64>,
     /// The party the observation accuses, if any (a claim, never attribution).
     pub alleged_party: Option<Arc<str>>,
+}
+
+/// Strings by number: signers, affiliations, agreements and parties, a few hundred at most,
+/// shared by millions of records.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    names: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    /// The number of `name`, given one if new.
+    pub(crate) fn number(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        // NO_NAME stays free.
+        let n = u32::try_from(self.names.len())
+            .ok()
+            .filter(|&n| n < NO_NAME)
+            .expect("fewer than 2^32 - 1 names");
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.numbers.insert(name, n);
+        n
+    }
+
+    /// The number of `name`, if it has one.
+    pub(crate) fn find(&self, name: &str) -> Option<u32> {
+        self.numbers.get(name).copied()
+    }
+
+    /// The name numbered `n`.
+    pub(crate) fn name(&self, n: u32) -> &Arc<str> {
+        &self.names[n as usize]
+    }
+}
+
+/// The number of no name (an observation that accuses no party).
+pub(crate) const NO_NAME: u32 = u32::MAX;
+
+/// One logged observation as the state keeps it (see the module docs): fixed size, strings by
+/// number in [`Names`], the payload id in its chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stored {
+    pub(crate) index: u64,
+    pub(crate) time_ms: i64,
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    pub(crate) lat: f64,
+    pub(crate) lon: f64,
+    pub(crate) radius_m: f64,
+    pub(crate) signer: u32,
+    pub(crate) affiliation: u32,
+    pub(crate) agreement: u32,
+    /// [`NO_NAME`] when it accuses no party.
+    pub(crate) party: u32,
+    pub(crate) version: u32,
+    pub(crate) count: u32,
+    /// Where its id ends in its chunk's id bytes (it starts where the previous record's ends).
+    id_end: u32,
+    pub(crate) event_type: EventType,
+    pub(crate) claim: bool,
+}
+
+impl Stored {
+    /// The record of `r`, its strings numbered in `names`.
+    pub(crate) fn of(r: &ObservationRecord, names: &mut Names) -> Stored {
+        Stored {
+            index: r.index,
+            time_ms: r.time_ms,
+            from_ms: r.from_ms,
+            to_ms: r.to_ms,
+            lat: r.point.lat,
+            lon: r.point.lon,
+            radius_m: r.point.radius_m,
+            signer: names.number(&r.signer),
+            affiliation: names.number(&r.affiliation),
+            agreement: names.number(&r.agreement),
+            party: r
+                .alleged_party
+                .as_deref()
+                .map_or(NO_NAME, |p| names.number(p)),
+            version: r.agreement_version,
+            count: r.count,
+            id_end: 0,
+            event_type: r.event_type,
+            claim: r.claim,
+        }
+    }
+
+    /// The derived event point.
+    pub(crate) fn point(&self) -> EventPoint {
+        EventPoint {
+            lat: self.lat,
+            lon: self.lon,
+            radius_m: self.radius_m,
+        }
+    }
 }
 
 /// Positions per frozen chunk of [`RecordLog`].
 const CHUNK: usize = 1 << 16;
 
+/// Records of one chunk and their ids' bytes.
+#[derive(Debug, Clone, Default)]
+struct Chunk {
+    records: Vec<Stored>,
+    ids: String,
+}
+
 /// The records in log order, append-only, in frozen chunks of [`CHUNK`] shared by reference
-/// (`Arc`) and one open chunk: a copy of the whole log ([`RecordLog::clone`]) costs the open
-/// chunk, not a million records. That is what lets a snapshot take the records under the state's
-/// lock in milliseconds and encode them after releasing it (see [`crate::snapshot`]).
+/// and one open chunk (see the module docs), with the [`Names`] their numbers refer to.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecordLog {
-    /// Full chunks (an `Arc<Vec>`, not an `Arc<[_]>`: freezing moves the chunk, it does not
-    /// copy 13 MB).
-    frozen: Vec<Arc<Vec<ObservationRecord>>>,
-    open: Vec<ObservationRecord>,
+    /// Full chunks (an `Arc<Chunk>`: freezing moves the chunk, it does not copy it).
+    frozen: Vec<Arc<Chunk>>,
+    open: Chunk,
+    pub(crate) names: Names,
 }
 
 impl RecordLog {
-    pub(crate) fn push(&mut self, r: ObservationRecord) {
-        if self.open.capacity() == 0 {
-            self.open.reserve_exact(CHUNK);
+    /// Appends the record of `r`.
+    pub(crate) fn push(&mut self, r: &ObservationRecord) {
+        let mut s = Stored::of(r, &mut self.names);
+        if self.open.records.capacity() == 0 {
+            self.open.records.reserve_exact(CHUNK);
         }
-        self.open.push(r);
-        if self.open.len() == CHUNK {
-            let full = std::mem::take(&mut self.open);
+        self.open.ids.push_str(&r.id);
+        // A chunk's ids stay below 4 GiB: ids are bounded by the entry size limit.
+        s.id_end = u32::try_from(self.open.ids.len()).expect("a chunk's ids below 4 GiB");
+        self.open.records.push(s);
+        if self.open.records.len() == CHUNK {
+            let mut full = std::mem::take(&mut self.open);
+            full.ids.shrink_to_fit();
             self.frozen.push(Arc::new(full));
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.frozen.len() * CHUNK + self.open.len()
+        self.frozen.len() * CHUNK + self.open.records.len()
     }
 
-    pub(crate) fn get(&self, position: usize) -> Option<&ObservationRecord> {
+    fn chunk(&self, position: usize) -> Option<(&Chunk, usize)> {
         match self.frozen.get(position / CHUNK) {
-            Some(chunk) => chunk.get(position % CHUNK),
-            None => self.open.get(position - self.frozen.len() * CHUNK),
+            Some(chunk) => Some((chunk, position % CHUNK)),
+            None => {
+                let at = position - self.frozen.len() * CHUNK;
+                (at < self.open.records.len()).then_some((&self.open, at))
+            }
         }
     }
 
-    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> + '_ {
-        Iter { log: self, next: 0 }
+    pub(crate) fn get(&self, position: usize) -> Option<&Stored> {
+        let (chunk, at) = self.chunk(position)?;
+        chunk.records.get(at)
+    }
+
+    /// The payload id of the record at `position`.
+    pub(crate) fn id(&self, position: usize) -> Option<&str> {
+        let (chunk, at) = self.chunk(position)?;
+        let start = match at {
+            0 => 0,
+            _ => chunk.records[at - 1].id_end as usize,
+        };
+        Some(&chunk.ids[start..chunk.records[at].id_end as usize])
+    }
+
+    /// The reader's view of the record at `position`.
+    pub(crate) fn view(&self, position: usize) -> Option<ObservationRecord> {
+        let s = self.get(position)?;
+        let name = |n: u32| self.names.name(n).clone();
+        Some(ObservationRecord {
+            id: Arc::from(self.id(position)?),
+            index: s.index,
+            time_ms: s.time_ms,
+            signer: name(s.signer),
+            affiliation: name(s.affiliation),
+            claim: s.claim,
+            agreement: name(s.agreement),
+            agreement_version: s.version,
+            event_type: s.event_type,
+            family: s.event_type.family(),
+            count: s.count,
+            point: s.point(),
+            from_ms: s.from_ms,
+            to_ms: s.to_ms,
+            alleged_party: (s.party != NO_NAME).then(|| name(s.party)),
+        })
+    }
+
+    /// The records in order, as views.
+    pub(crate) fn views(&self) -> impl ExactSizeIterator<Item = ObservationRecord> + '_ {
+        (0..self.len()).map(|p| self.view(p).expect("a position below len()"))
     }
 }
 
-/// The records of a [`RecordLog`] in order.
-struct Iter<'a> {
-    log: &'a RecordLog,
-    next: usize,
-}
-
-impl<'a> Iterator for Iter<'a> {
-    type Item = &'a ObservationRecord;
-
-    fn next(&mut self) -> Option<&'a ObservationRecord> {
-        let r = self.log.get(self.next)?;
-        self.next += 1;
-        Some(r)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.log.len() - self.next;
-        (left, Some(left))
-    }
-}
-
-impl ExactSizeIterator for Iter<'_> {}
-
-/// Records addressed by position, however they are stored (queries run over a [`RecordLog`],
-/// their tests over plain slices).
+/// Records addressed by position (queries run over a [`RecordLog`]).
 pub(crate) trait Records {
     fn count(&self) -> usize;
     /// The record at `position` (< `count()`).
-    fn at(&self, position: usize) -> &ObservationRecord;
+    fn at(&self, position: usize) -> &Stored;
     /// The first position whose record does not satisfy `pred` (records satisfying it first).
-    fn partition_point(&self, mut pred: impl FnMut(&ObservationRecord) -> bool) -> usize {
+    fn partition_point(&self, mut pred: impl FnMut(&Stored) -> bool) -> usize {
         let (mut lo, mut hi) = (0, self.count());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -144,22 +279,12 @@ pub(crate) trait Records {
     }
 }
 
-impl Records for [ObservationRecord] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-
-    fn at(&self, position: usize) -> &ObservationRecord {
-        &self[position]
-    }
-}
-
 impl Records for RecordLog {
     fn count(&self) -> usize {
         self.len()
     }
 
-    fn at(&self, position: usize) -> &ObservationRecord {
+    fn at(&self, position: usize) -> &Stored {
         self.get(position).expect("a position below count()")
     }
 }
@@ -169,22 +294,26 @@ mod tests {
     use super::*;
     use crate::observation_query::tests::record;
 
-    /// Positions across chunk boundaries read back in order; a copy shares the frozen chunks and
-    /// does not see what is appended after it.
+    /// Positions across chunk boundaries read back in order, ids included; a copy shares the
+    /// frozen chunks and does not see what is appended after it.
     #[test]
     fn the_record_log_reads_across_chunks_and_copies_share_them() {
         let mut log = RecordLog::default();
         let n = 2 * CHUNK + 5;
-        for i in 0..n {
-            log.push(record(2 * i as u64, 0, 0, 0, 1, i, i));
+        let records: Vec<ObservationRecord> = (0..n)
+            .map(|i| record(2 * i as u64, 0, 0, 0, 1, i, i))
+            .collect();
+        for r in &records {
+            log.push(r);
         }
         assert_eq!(log.len(), n);
         for p in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, n - 1] {
             assert_eq!(log.get(p).unwrap().index, 2 * p as u64, "position {p}");
+            assert_eq!(log.view(p).as_ref(), Some(&records[p]), "position {p}");
         }
-        assert!(log.get(n).is_none());
-        assert_eq!(log.iter().len(), n);
-        assert!(log.iter().map(|r| r.index).eq((0..n as u64).map(|i| 2 * i)));
+        assert!(log.get(n).is_none() && log.id(n).is_none() && log.view(n).is_none());
+        assert_eq!(log.views().len(), n);
+        assert!(log.views().eq(records.iter().cloned()));
         for index in [0, 1, 2 * CHUNK as u64 - 1, 2 * CHUNK as u64, 2 * n as u64] {
             let p = log.partition_point(|r| r.index < index);
             let expected = (0..n).position(|i| 2 * i as u64 >= index).unwrap_or(n);
@@ -192,8 +321,14 @@ mod tests {
         }
         let copy = log.clone();
         assert!(Arc::ptr_eq(&copy.frozen[0], &log.frozen[0]));
-        log.push(record(2 * n as u64, 0, 0, 0, 1, 0, 0));
+        log.push(&record(2 * n as u64, 0, 0, 0, 1, 0, 0));
         assert_eq!((copy.len(), log.len()), (n, n + 1));
-        assert!(copy.iter().eq(log.iter().take(n)));
+        assert!(copy.views().eq(log.views().take(n)));
+    }
+
+    /// The record kept in memory stays small: the figure the module docs give.
+    #[test]
+    fn a_stored_record_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Stored>(), 88);
     }
 }

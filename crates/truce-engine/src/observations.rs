@@ -14,14 +14,14 @@
 //! Every 422 problem is reported at once. A party's observation is admitted as a *claim*
 //! (DESIGN §5): recorded and shown, never counted as monitoring evidence or attribution.
 //!
-//! What the state keeps is an [`ObservationRecord`]: the handful of values incidents, violations,
-//! attribution and queries need (derived point and radius, window, type and family, count,
-//! weapon, targets, origin bearing, who reported it), not the payload — the payload stays in the
-//! log, where queries that need the full text can read it by `index`. Repeated strings (signer,
-//! affiliation, agreement, alleged party) are shared, since a large log holds millions of
-//! observations from a few hundred keys.
+//! What the state keeps of an observation is a fixed-size record (see
+//! [`crate::observation_record`] for its layout and size): the handful of values incidents,
+//! queries and the digest need (derived point and radius, window, type, count, who reported it,
+//! under which agreement version, whom it accuses), not the payload. The payload stays in the
+//! log, where readers that need the full text (weapon, targets, direction, evidence) read it by
+//! `index`.
 
-use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
@@ -33,7 +33,7 @@ use crate::agreements::{AgreementStatus, rfc3339};
 use crate::incidents::{LinkParams, LinkPoint, MemberFacts};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
-use crate::observation_record::{ObservationRecord, RecordLog, Records as _};
+use crate::observation_record::{ObservationRecord, RecordLog, Records as _, Stored};
 use crate::refusal::Refusal;
 
 /// Roles that may sign an `observation` entry (DESIGN §3).
@@ -43,24 +43,48 @@ pub const OBSERVER_ROLES: [Role; 3] = [Role::Monitor, Role::Sensor, Role::Party]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observations {
     items: RecordLog,
-    /// Position by payload id (hashed: ids come from submitters, and `RandomState` keeps a
-    /// crafted set of them from colliding; nothing iterates it, so its order never shows).
-    by_id: HashMap<Arc<str>, u32>,
+    by_id: Ids,
     index: ObservationIndex,
-    /// Interned strings shared by many records.
-    strings: HashSet<Arc<str>>,
+}
+
+/// Positions by payload id: a table of positions hashed by the id they hold in the records
+/// (4 bytes and a control byte per slot instead of a second copy of every id). Hashed with
+/// `RandomState`: ids come from submitters, and a random key keeps a crafted set of them from
+/// colliding; nothing iterates the table, so its order never shows.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl Ids {
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// Files `position` under `id`, unless another position holds that id already.
+    fn insert(&mut self, id: &str, position: u32, items: &RecordLog) {
+        let hash = self.hash(id);
+        let same = |&p: &u32| items.id(p as usize) == Some(id);
+        if self.table.find(hash, same).is_some() {
+            return;
+        }
+        let hasher = |&p: &u32| self.hasher.hash_one(items.id(p as usize).unwrap_or(""));
+        self.table.insert_unique(hash, position, hasher);
+    }
+
+    fn get(&self, id: &str, items: &RecordLog) -> Option<u32> {
+        let same = |&p: &u32| items.id(p as usize) == Some(id);
+        self.table.find(self.hash(id), same).copied()
+    }
+
+    fn reserve(&mut self, additional: usize, items: &RecordLog) {
+        let hasher = |&p: &u32| self.hasher.hash_one(items.id(p as usize).unwrap_or(""));
+        self.table.reserve(additional, hasher);
+    }
 }
 
 impl Observations {
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.strings.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.strings.insert(a.clone());
-        a
-    }
-
     pub(crate) fn record(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
         self.file(r, index, time_ms, false);
     }
@@ -78,32 +102,44 @@ impl Observations {
     fn file(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64, defer: bool) {
         r.index = index;
         r.time_ms = time_ms;
-        r.signer = self.intern(&r.signer);
-        r.affiliation = self.intern(&r.affiliation);
-        r.agreement = self.intern(&r.agreement);
-        r.alleged_party = r.alleged_party.map(|p| self.intern(&p));
-        // Ids are unique across the log (the server refuses an id reused with other content);
-        // should one repeat anyway, the first observation keeps the id.
         let position = self.items.len();
         // Positions are u32: four billion observations is beyond what one state holds in memory.
         let position = u32::try_from(position).expect("fewer than 2^32 observations");
-        self.by_id.entry(r.id.clone()).or_insert(position);
+        self.items.push(&r);
+        // Ids are unique across the log (the server refuses an id reused with other content);
+        // should one repeat anyway, the first observation keeps the id.
+        self.by_id.insert(&r.id, position, &self.items);
+        let stored = self.items.get(position as usize).expect("just pushed");
         if defer {
-            self.index.defer(position, &r);
+            self.index.defer(position, stored);
         } else {
-            self.index.insert(position, &r);
+            self.index.insert(position, stored);
         }
-        self.items.push(r);
     }
 
     /// The position (order among observations) of the observation with payload id `id`.
     pub(crate) fn position(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id, &self.items)
     }
 
     /// The observation at `position`.
-    pub(crate) fn at(&self, position: u32) -> Option<&ObservationRecord> {
+    pub(crate) fn at(&self, position: u32) -> Option<&Stored> {
         self.items.get(position as usize)
+    }
+
+    /// The payload id of the observation at `position`.
+    pub(crate) fn id(&self, position: u32) -> Option<&str> {
+        self.items.id(position as usize)
+    }
+
+    /// The name numbered `n` in the records.
+    pub(crate) fn name(&self, n: u32) -> &Arc<str> {
+        self.items.names.name(n)
+    }
+
+    /// The reader's view of the observation at `position`.
+    pub(crate) fn view(&self, position: u32) -> Option<ObservationRecord> {
+        self.items.view(position as usize)
     }
 
     /// A copy of the records that shares every frozen chunk ([`RecordLog`]).
@@ -120,7 +156,7 @@ impl Observations {
     /// many: growing by doubling would copy the index's boxes several times over; the records
     /// grow by chunks of their own).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.by_id.reserve(additional);
+        self.by_id.reserve(additional, &self.items);
         self.index.reserve(additional);
     }
 
@@ -129,15 +165,15 @@ impl Observations {
         self.items.len()
     }
 
-    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> {
-        self.items.iter()
+    pub(crate) fn views(&self) -> impl ExactSizeIterator<Item = ObservationRecord> + '_ {
+        self.items.views()
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<&ObservationRecord> {
-        self.by_id.get(id).and_then(|&i| self.items.get(i as usize))
+    pub(crate) fn get(&self, id: &str) -> Option<ObservationRecord> {
+        self.position(id).and_then(|p| self.view(p))
     }
 
-    pub(crate) fn query(&self, q: &ObservationQuery) -> ObservationPage<'_> {
+    pub(crate) fn query(&self, q: &ObservationQuery) -> ObservationPage {
         self.index.query(&self.items, q)
     }
 }
@@ -214,20 +250,21 @@ impl State {
             .at(position as u32)
             .expect("just recorded");
         let link = LinkPoint {
-            lat: r.point.lat,
-            lon: r.point.lon,
-            radius_m: r.point.radius_m,
+            lat: r.lat,
+            lon: r.lon,
+            radius_m: r.radius_m,
             from_ms: r.from_ms,
             to_ms: r.to_ms,
             params,
         };
         let facts = MemberFacts {
-            affiliation: r.affiliation.clone(),
+            affiliation: self.observations.name(r.affiliation).clone(),
             count: r.count,
             event_type: r.event_type,
-            version: r.agreement_version,
+            version: r.version,
         };
-        (r.agreement.clone(), r.family, link, facts)
+        let agreement = self.observations.name(r.agreement).clone();
+        (agreement, r.event_type.family(), link, facts)
     }
 
     /// The state-dependent checks of an observation logged at `time_ms` (see the module docs),
@@ -298,25 +335,22 @@ impl State {
             point: o.event_point(),
             from_ms: o.observed.from.as_millisecond(),
             to_ms: o.observed.to.as_millisecond(),
-            weapon: e.weapon.clone(),
-            targets: e.targets.clone().into_boxed_slice(),
-            origin_bearing_deg: e.direction.as_ref().map(|d| d.origin_bearing_deg),
             alleged_party: o.alleged_party.as_deref().map(Arc::from),
         })
     }
 
     /// Every observation logged, in log order.
-    pub fn observations(&self) -> impl ExactSizeIterator<Item = &ObservationRecord> {
-        self.observations.iter()
+    pub fn observations(&self) -> impl ExactSizeIterator<Item = ObservationRecord> + '_ {
+        self.observations.views()
     }
 
     /// The observation with payload id `id`.
-    pub fn observation(&self, id: &str) -> Option<&ObservationRecord> {
+    pub fn observation(&self, id: &str) -> Option<ObservationRecord> {
         self.observations.get(id)
     }
 
     /// One page of the observations matching `q`, in log order (see [`ObservationQuery`]).
-    pub fn query_observations(&self, q: &ObservationQuery) -> ObservationPage<'_> {
+    pub fn query_observations(&self, q: &ObservationQuery) -> ObservationPage {
         self.observations.query(q)
     }
 }

@@ -44,7 +44,7 @@ impl State {
             Some((_, incident)) => Ok(incident),
             None => {
                 let root = self.incidents.root_of(position);
-                let id = self.observations.at(root).map_or("?", |o| &o.id);
+                let id = self.observations.id(root).unwrap_or("?");
                 Err(invalid(
                     "/incident",
                     format!(

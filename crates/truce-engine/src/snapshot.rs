@@ -33,10 +33,10 @@
 //!   checks the tree; a snapshot carries the tree root of its size, and the caller binds the two
 //!   (and signs the file, so that editing it is noticed: see the server's `snapshots` module).
 //!
-//! # Format (`truce-snapshot-v2`)
+//! # Format (`truce-snapshot-v3`)
 //! All integers are LEB128 varints (signed ones zigzag-encoded) unless a width is given.
 //! ```text
-//! magic   "truce-snapshot-v2\n"
+//! magic   "truce-snapshot-v3\n"
 //! rules   varint          the engine's [`DERIVATION`] version that wrote it
 //! size    varint          entries the snapshot covers the log up to (exclusive)
 //! last    zigzag          log time of entry size − 1 (ms)
@@ -62,13 +62,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use truce_model::entry::{Kind, Ruling};
-use truce_model::observation::{EventPoint, Weapon};
+use truce_model::observation::EventPoint;
 
 use crate::State;
 use crate::incidents::{DecisionRecord, DisputeRecord};
 use crate::observation_record::ObservationRecord;
 
-const MAGIC: &[u8] = b"truce-snapshot-v2\n";
+const MAGIC: &[u8] = b"truce-snapshot-v3\n";
 
 /// The version of the rules that turn entries into derived state (admission's records,
 /// clustering): bump it whenever a change of the engine makes the same log yield a different
@@ -97,7 +97,7 @@ pub enum SnapshotError {
 impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SnapshotError::Magic => f.write_str("not a truce-snapshot-v1 file"),
+            SnapshotError::Magic => f.write_str("not a truce-snapshot-v3 file"),
             SnapshotError::Truncated(field) => write!(f, "the snapshot ends inside {field}"),
             SnapshotError::Invalid(field) => write!(f, "the snapshot's {field} is invalid"),
             SnapshotError::Trailing => f.write_str("bytes follow the snapshot's last effect"),
@@ -404,7 +404,7 @@ impl Capture {
             indexes: Vec::with_capacity(count * 2),
             ..Writer::default()
         };
-        let mut observations = self.records.iter().enumerate().peekable();
+        let mut observations = self.records.views().enumerate().peekable();
         let mut rulings = self.rulings.iter().peekable();
         loop {
             let next_is_ruling = match (observations.peek(), rulings.peek()) {
@@ -420,7 +420,7 @@ impl Capture {
                 }
             } else {
                 let (position, record) = observations.next().expect("peeked");
-                w.observation(record, self.below_root[position], self.started[position]);
+                w.observation(&record, self.below_root[position], self.started[position]);
             }
         }
         let mut out = Vec::with_capacity(w.out.len() + w.indexes.len() + 128);
@@ -651,16 +651,6 @@ impl Writer {
         }
     }
 
-    fn opt_f64(&mut self, v: Option<f64>) {
-        match v {
-            None => self.out.push(0),
-            Some(v) => {
-                self.out.push(1);
-                self.f64(v);
-            }
-        }
-    }
-
     /// The next effect's index delta (in the index section), its tag and time delta.
     fn head(&mut self, tag: u8, index: u64, time_ms: i64) {
         put_uint(&mut self.indexes, index - self.index);
@@ -687,19 +677,6 @@ impl Writer {
         self.f64(r.point.radius_m);
         self.int(r.from_ms);
         self.int(r.to_ms);
-        match &r.weapon {
-            None => self.out.push(0),
-            Some(w) => {
-                self.out.push(1);
-                self.string(w.class.as_str());
-                self.opt_f64(w.calibre_mm);
-            }
-        }
-        self.uint(r.targets.len() as u64);
-        for t in &r.targets {
-            self.string(t.as_str());
-        }
-        self.opt_f64(r.origin_bearing_deg);
         self.opt_string(r.alleged_party.as_deref());
     }
 
@@ -800,15 +777,6 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(b))
     }
 
-    fn opt_f64(&mut self, field: &'static str) -> Result<Option<f64>, SnapshotError> {
-        Ok(if self.flag(field)? {
-            Some(self.f64(field)?)
-        } else {
-            None
-        })
-    }
-
-    /// A string, written inline or numbered ([`Writer::string`], [`Writer::inline`]).
     fn string(&mut self, field: &'static str) -> Result<Arc<str>, SnapshotError> {
         let n = self.uint(field)?;
         if n >= 2 {
@@ -862,21 +830,6 @@ impl<'a> Reader<'a> {
             radius_m: self.f64("radius")?,
         };
         let (from_ms, to_ms) = (self.int("from")?, self.int("to")?);
-        let weapon = if self.flag("weapon")? {
-            Some(Weapon::new(
-                self.name("weapon class")?,
-                self.opt_f64("calibre")?,
-            ))
-        } else {
-            None
-        };
-        let targets = self.uint("targets")?;
-        if targets > truce_model::taxonomy::Target::ALL.len() as u64 {
-            return Err(SnapshotError::Invalid("targets"));
-        }
-        let targets = (0..targets)
-            .map(|_| self.name("target"))
-            .collect::<Result<Box<[_]>, _>>()?;
         Ok(ObservationRecord {
             id,
             index,
@@ -892,9 +845,6 @@ impl<'a> Reader<'a> {
             point,
             from_ms,
             to_ms,
-            weapon,
-            targets,
-            origin_bearing_deg: self.opt_f64("origin bearing")?,
             alleged_party: self.opt_string("alleged party")?,
         })
     }

@@ -104,7 +104,7 @@ impl Snapshots {
         self.last.store(size, Ordering::Relaxed);
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            this.write_captured(captured, capture_ms, "periodic");
+            this.write_captured(*captured, capture_ms, "periodic");
             this.writing.store(false, Ordering::Release);
         });
     }
@@ -138,7 +138,7 @@ impl Snapshots {
                     let capture_ms = started.elapsed().as_millis() as u64;
                     let this = self.clone();
                     let written = tokio::task::spawn_blocking(move || {
-                        this.write_captured(captured, capture_ms, "stop")
+                        this.write_captured(*captured, capture_ms, "stop")
                     })
                     .await;
                     if matches!(written, Ok(true)) {
@@ -347,7 +347,7 @@ enum Captured {
     Lost,
     /// The state is at another size than the tree hash given: the caller reads the next one.
     Moved,
-    At(Capture),
+    At(Box<Capture>),
 }
 
 /// The committed state captured at `size` (whose tree hash is `root`), under its read lock for
@@ -357,7 +357,7 @@ async fn capture(shared: &SharedState, size: u64, root: [u8; 32]) -> Captured {
     tokio::task::spawn_blocking(move || match state.read() {
         Err(_) => Captured::Lost,
         Ok(s) if s.size() != size => Captured::Moved,
-        Ok(s) => Captured::At(Snapshot::capture(&s, root)),
+        Ok(s) => Captured::At(Box::new(Snapshot::capture(&s, root))),
     })
     .await
     .unwrap_or(Captured::Lost)

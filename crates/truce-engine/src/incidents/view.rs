@@ -27,7 +27,7 @@ pub struct IncidentView<'a> {
     /// Location and radius (DESIGN §6: the member with the smallest radius).
     pub location: EventPoint,
     /// Its members, in log order.
-    pub members: Vec<&'a ObservationRecord>,
+    pub members: Vec<ObservationRecord>,
     /// Ids that merges absorbed into this incident (they still name it).
     pub absorbed: Vec<&'a str>,
 }
@@ -79,15 +79,12 @@ impl State {
     }
 
     fn incident_view<'a>(&'a self, root: u32, incident: Cow<'a, Incident>) -> IncidentView<'a> {
-        let obs = |p: u32| {
-            self.observations
-                .at(p)
-                .expect("incident positions are observation positions")
-        };
-        let first = obs(root);
+        let known = "incident positions are observation positions";
+        let id = |p: u32| self.observations.id(p).expect(known);
+        let first = self.observations.at(root).expect(known);
         let locator = self.incidents.point(incident.locator);
         IncidentView {
-            id: &first.id,
+            id: id(root),
             index: first.index,
             status: self.incident_status(&incident),
             location: EventPoint {
@@ -98,9 +95,10 @@ impl State {
             members: {
                 let mut positions = incident.members.clone();
                 positions.sort_unstable();
-                positions.into_iter().map(obs).collect()
+                let view = |p: u32| self.observations.view(p).expect(known);
+                positions.into_iter().map(view).collect()
             },
-            absorbed: incident.absorbed.iter().map(|&p| &*obs(p).id).collect(),
+            absorbed: incident.absorbed.iter().map(|&p| id(p)).collect(),
             incident,
         }
     }

@@ -246,7 +246,7 @@ fn the_codec_round_trips_every_field_and_refuses_damage() {
             _ => None,
         })
         .collect();
-    let held: Vec<ObservationRecord> = w.state.observations.iter().cloned().collect();
+    let held: Vec<ObservationRecord> = w.state.observations.views().collect();
     assert_eq!(observations, held);
     let indexes: Vec<u64> = snapshot.indexes().map(Result::unwrap).collect();
     let effect_indexes: Vec<u64> = snapshot.effects().map(|s| s.unwrap().index()).collect();

@@ -144,7 +144,7 @@ pub async fn list_observations(
         let state = app.read()?;
         let page = state.query_observations(&q);
         let items: Vec<ObservationItem> =
-            page.items.iter().map(|r| ObservationItem::of(r)).collect();
+            page.items.iter().map(ObservationItem::of).collect();
         (items, page.next)
     };
     let indexes: Vec<u64> = items.iter().map(|i| i.index).collect();
