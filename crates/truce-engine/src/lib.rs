@@ -56,9 +56,6 @@ pub struct State {
     /// Whether this state keeps what admission never consults (observations and their indexes);
     /// see [`State::for_admission`].
     derived: bool,
-    /// Being rebuilt from the log ([`State::rebuilding`]): the observation query index waits for
-    /// [`State::finish_restore`].
-    rebuilding: bool,
     size: u64,
     last_time_ms: i64,
 }
@@ -78,7 +75,6 @@ impl State {
             observations: observations::Observations::default(),
             incidents: incidents::Incidents::default(),
             derived: true,
-            rebuilding: false,
             size: 0,
             last_time_ms: 0,
         }
@@ -99,21 +95,9 @@ impl State {
             observations: observations::Observations::default(),
             incidents: incidents::Incidents::default(),
             derived: false,
-            rebuilding: false,
             size: self.size,
             last_time_ms: self.last_time_ms,
         }
-    }
-
-    /// This state, to be rebuilt from the log before anything queries it (replay): observations
-    /// applied from now on enter the query index all at once at [`State::finish_restore`]
-    /// (bulk-loading a million boxes costs a fraction of inserting them one by one), which must
-    /// be called before the first query. Admission never consults that index, so verdicts are
-    /// the same.
-    #[must_use]
-    pub fn rebuilding(mut self) -> State {
-        self.rebuilding = true;
-        self
     }
 
     /// Number of entries applied.

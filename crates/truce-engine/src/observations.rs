@@ -85,21 +85,7 @@ impl Ids {
 }
 
 impl Observations {
-    pub(crate) fn record(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
-        self.file(r, index, time_ms, false);
-    }
-
-    /// [`Observations::record`] whose R-tree box waits for [`Observations::flush`].
-    pub(crate) fn record_deferred(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
-        self.file(r, index, time_ms, true);
-    }
-
-    /// Puts deferred boxes into the index.
-    pub(crate) fn flush(&mut self) {
-        self.index.flush();
-    }
-
-    fn file(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64, defer: bool) {
+    pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) {
         r.index = index;
         r.time_ms = time_ms;
         let position = self.items.len();
@@ -110,11 +96,7 @@ impl Observations {
         // should one repeat anyway, the first observation keeps the id.
         self.by_id.insert(&r.id, position, &self.items);
         let stored = self.items.get(position as usize).expect("just pushed");
-        if defer {
-            self.index.defer(position, stored);
-        } else {
-            self.index.insert(position, stored);
-        }
+        self.index.insert(position, stored);
     }
 
     /// The position (order among observations) of the observation with payload id `id`.
@@ -153,8 +135,8 @@ impl Observations {
     }
 
     /// Makes room for `additional` more observations at once (restoring a snapshot knows how
-    /// many: growing by doubling would copy the index's boxes several times over; the records
-    /// grow by chunks of their own).
+    /// many: growing by doubling would copy the id table several times over; the records grow
+    /// by chunks of their own).
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.by_id.reserve(additional, &self.items);
         self.index.reserve(additional);
@@ -195,7 +177,7 @@ pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
 impl State {
     /// Records an applied observation and files it into its incident.
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
-        let (agreement, family, link, facts) = self.file_record(r, index, time_ms, false);
+        let (agreement, family, link, facts) = self.file_record(r, index, time_ms);
         self.incidents.insert(&agreement, family, link, &facts);
     }
 
@@ -216,19 +198,17 @@ impl State {
         started: bool,
     ) -> Option<()> {
         let (index, time_ms) = (r.index, r.time_ms);
-        let (agreement, family, link, facts) = self.file_record(r, index, time_ms, true);
+        let (agreement, family, link, facts) = self.file_record(r, index, time_ms);
         self.incidents
             .restore(&agreement, family, link, &facts, root, started)
     }
 
     /// Stores `r` (logged at `index`, `time_ms`) and returns what its incident needs of it.
-    /// With `defer`, index boxes wait for [`State::finish_restore`].
     fn file_record(
         &mut self,
         r: ObservationRecord,
         index: u64,
         time_ms: i64,
-        defer: bool,
     ) -> (Arc<str>, Family, LinkPoint, MemberFacts) {
         // Admission found the version in force; it cannot have disappeared since.
         let params = self
@@ -237,11 +217,7 @@ impl State {
             .map_or(LinkParams::NONE, |v| {
                 LinkParams::of(&v.agreement.verification)
             });
-        if defer || self.rebuilding {
-            self.observations.record_deferred(r, index, time_ms);
-        } else {
-            self.observations.record(r, index, time_ms);
-        }
+        self.observations.record(r, index, time_ms);
         let position = self.observations.len() - 1;
         debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
         // The stored record: its strings are interned, and incidents share them.

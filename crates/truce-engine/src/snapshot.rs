@@ -204,25 +204,11 @@ impl State {
         Ok(())
     }
 
-    /// Completes the indexes after [`State::restore`] or a rebuild ([`State::rebuilding`]):
-    /// R-tree boxes of restored or replayed observations are loaded at once here, not one by
-    /// one (the state must not be queried before; outside a rebuild, applying an entry completes
-    /// them too).
-    ///
-    /// The two indexes load side by side on two threads when there are many boxes (a million
-    /// take about half a second), since a restart waits for them.
+    /// Completes the clustering index after [`State::restore`]: wide-tier boxes of restored
+    /// observations are loaded at once here, not one by one, and grid cells filled out of order
+    /// are sorted (the state must not be queried before; applying an entry completes them too).
     pub fn finish_restore(&mut self) {
-        self.rebuilding = false;
-        let (observations, incidents) = (&mut self.observations, &mut self.incidents);
-        if observations.len() < 100_000 {
-            observations.flush();
-            incidents.flush();
-            return;
-        }
-        std::thread::scope(|s| {
-            s.spawn(|| incidents.flush());
-            observations.flush();
-        });
+        self.incidents.flush();
     }
 }
 

@@ -127,7 +127,7 @@ impl Replayer {
     pub fn with_threads(operator: VerifierKey, threads: usize) -> Replayer {
         Replayer {
             // Nothing queries the state before `finish`.
-            state: State::new(operator).rebuilding(),
+            state: State::new(operator),
             frontier: Frontier::new(),
             last_time: 0,
             threads: threads.max(1),

@@ -168,7 +168,7 @@ fn restoring_through_a_snapshot_reaches_the_replayed_state() {
 #[test]
 fn a_state_rebuilt_from_the_log_answers_as_the_live_one() {
     let (w, logged) = live(5, 60);
-    let mut state = World::in_force().state.rebuilding();
+    let mut state = World::in_force().state;
     for (env, time) in &logged {
         apply_logged(&mut state, env, *time);
     }

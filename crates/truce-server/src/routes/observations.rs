@@ -143,8 +143,7 @@ pub async fn list_observations(
     let (mut items, next) = {
         let state = app.read()?;
         let page = state.query_observations(&q);
-        let items: Vec<ObservationItem> =
-            page.items.iter().map(ObservationItem::of).collect();
+        let items: Vec<ObservationItem> = page.items.iter().map(ObservationItem::of).collect();
         (items, page.next)
     };
     let indexes: Vec<u64> = items.iter().map(|i| i.index).collect();
