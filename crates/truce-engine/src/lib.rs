@@ -12,6 +12,26 @@
 //! - state depends on entries and their log times only, never on the wall clock;
 //! - an entry that was admitted once is admitted again on replay (replay refusing an entry means
 //!   the store was tampered with or the code changed incompatibly; both are reported, not hidden).
+//!
+//! # Memory per observation
+//! Observations are nearly all of a large log, so what the state keeps of each one bounds the log
+//! a server can hold (DESIGN §11: 300 MB at 10M entries). Kept per observation, measured with
+//! heaptrack on a restarted server holding a 1M-entry log (bench/RESULTS.md):
+//!
+//! | what | bytes | why it is resident |
+//! |---|---|---|
+//! | record (`observation_record`) | 88 | queries filter on it, views and the digest read it |
+//! | payload id, packed, and the id table | ~30 | decisions, disputes and incident ids name observations by id |
+//! | query lists and block summaries (`observation_query`) | ~17 | selective queries without a scan |
+//! | link inputs, union-find parent ([`incidents::link`]) | 60 | every later report may link to any earlier one |
+//! | grid cell entry and its share of the cell | ~90 | the fast tier of the link search reads only its cells |
+//! | single-report facts, share of incident aggregates | ~40 | incident views and status |
+//!
+//! About 330 bytes in all, against about 780 before the records became fixed-size and the query
+//! R-tree became lists. The payload itself (weapon, targets, direction, evidence, text) is never
+//! resident: readers take it from the log by index. Meeting DESIGN §11 needs the link inputs,
+//! grid and records of observations outside the clustering horizon on disk, not in memory; that
+//! is the next step, not this layout.
 
 mod admit;
 mod agreements;
