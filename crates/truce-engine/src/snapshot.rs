@@ -59,6 +59,7 @@
 //! bytes little-endian.
 
 use std::fmt;
+use std::io::Read;
 use std::sync::Arc;
 
 use truce_model::entry::{Kind, Ruling};
@@ -92,6 +93,8 @@ pub enum SnapshotError {
     Trailing,
     /// Written by an engine whose derivation rules differ ([`DERIVATION`]).
     Stale(u32),
+    /// Reading the snapshot's stream failed (the message says why).
+    Read(String),
 }
 
 impl fmt::Display for SnapshotError {
@@ -105,6 +108,7 @@ impl fmt::Display for SnapshotError {
                 f,
                 "written under derivation rules {v}, this engine applies rules {DERIVATION}"
             ),
+            SnapshotError::Read(why) => write!(f, "reading the snapshot: {why}"),
         }
     }
 }
@@ -212,8 +216,9 @@ impl State {
     }
 }
 
-/// The header of a snapshot and its encoded effects, decoded one at a time ([`Snapshot::effects`]).
-#[derive(Debug, Clone)]
+/// The header of a snapshot, its index section, and its encoded effects, decoded one at a time
+/// ([`Snapshot::effects`]) from memory ([`Snapshot::decode`]) or from a stream
+/// ([`Snapshot::read`]), which never holds more than a window of them.
 pub struct Snapshot {
     /// Entries covered: the log up to this size (exclusive).
     pub size: u64,
@@ -223,11 +228,37 @@ pub struct Snapshot {
     pub root: [u8; 32],
     count: u64,
     observations: u64,
+    index_section: Vec<u8>,
+    /// The effects in memory, or those read with the header from a stream.
     body: Vec<u8>,
-    /// The index section in `body`.
-    indexes: std::ops::Range<usize>,
     /// Where the effects start in `body`.
     start: usize,
+    /// The rest of the stream, taken by [`Snapshot::effects`] (`None` when decoded from memory).
+    rest: std::sync::Mutex<Option<window::Source>>,
+    streamed: bool,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("size", &self.size)
+            .field("last_time_ms", &self.last_time_ms)
+            .field("count", &self.count)
+            .field("observations", &self.observations)
+            .field("streamed", &self.streamed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a snapshot's header says, and where its index section and effects lie in the bytes
+/// it was read from.
+struct Header {
+    size: u64,
+    last_time_ms: i64,
+    root: [u8; 32],
+    count: u64,
+    observations: u64,
+    indexes: std::ops::Range<usize>,
 }
 
 impl Snapshot {
@@ -280,7 +311,45 @@ impl Snapshot {
     /// Decodes the header of `bytes`; the effects are decoded as [`Snapshot::effects`] yields
     /// them.
     pub fn decode(bytes: Vec<u8>) -> Result<Snapshot, SnapshotError> {
-        let mut r = Reader::new(&bytes);
+        let h = Snapshot::header(&bytes)?;
+        Ok(Snapshot::with(h, bytes, None))
+    }
+
+    /// Reads the header and index section from `src`; the effects are read and decoded as
+    /// [`Snapshot::effects`] yields them, a window of a few megabytes at a time, so that
+    /// restoring a large snapshot never holds the whole file. An error of `src` (a checksum the
+    /// caller verifies at its end, say) ends the effects with [`SnapshotError::Read`].
+    pub fn read(src: impl Read + Send + 'static) -> Result<Snapshot, SnapshotError> {
+        let mut src: window::Source = Box::new(src);
+        let mut head = Vec::new();
+        let mut limit = window::HEAD as u64;
+        loop {
+            let before = head.len();
+            (&mut src)
+                .take(limit)
+                .read_to_end(&mut head)
+                .map_err(|e| SnapshotError::Read(e.to_string()))?;
+            match Snapshot::header(&head) {
+                // The header fits in the first read; the index section may need more.
+                Err(SnapshotError::Truncated(_)) if head.len() > before => {}
+                Err(e) => return Err(e),
+                Ok(h) => return Ok(Snapshot::with(h, head, Some(src))),
+            }
+            // Read up to the end of the index section the header declares (bounded by
+            // `count`, which is bounded by the log's size).
+            limit = match Snapshot::header_len(&head) {
+                Some(need) => need.saturating_sub(head.len()).max(1) as u64,
+                None => window::HEAD as u64,
+            };
+        }
+    }
+
+    /// The header of `bytes` (whose index section must be complete).
+    fn header(bytes: &[u8]) -> Result<Header, SnapshotError> {
+        let mut r = Reader::new(bytes);
+        if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+            return Err(SnapshotError::Truncated("magic"));
+        }
         if !r.take_prefix(MAGIC) {
             return Err(SnapshotError::Magic);
         }
@@ -302,20 +371,54 @@ impl Snapshot {
         if observations > count {
             return Err(SnapshotError::Invalid("observations"));
         }
+        // At most one ten-byte varint per effect.
         let ixlen = usize::try_from(r.uint("index section length")?)
-            .map_err(|_| SnapshotError::Invalid("index section length"))?;
+            .ok()
+            .filter(|&n| n as u64 <= count.saturating_mul(10))
+            .ok_or(SnapshotError::Invalid("index section length"))?;
         let ix_start = r.at;
         r.bytes(ixlen, "index section")?;
-        Ok(Snapshot {
+        Ok(Header {
             size,
             last_time_ms,
             root,
             count,
             observations,
             indexes: ix_start..r.at,
-            start: r.at,
-            body: bytes,
         })
+    }
+
+    /// Where the index section of the header at the start of `bytes` ends, once the header up
+    /// to its length is there.
+    fn header_len(bytes: &[u8]) -> Option<usize> {
+        let mut r = Reader::new(bytes);
+        if !r.take_prefix(MAGIC) {
+            return None;
+        }
+        for field in ["rules", "size", "last time"] {
+            r.uint(field).ok()?;
+        }
+        r.bytes(32, "root").ok()?;
+        for field in ["count", "observations"] {
+            r.uint(field).ok()?;
+        }
+        let ixlen = usize::try_from(r.uint("index section length").ok()?).ok()?;
+        r.at.checked_add(ixlen)
+    }
+
+    fn with(h: Header, body: Vec<u8>, rest: Option<window::Source>) -> Snapshot {
+        Snapshot {
+            size: h.size,
+            last_time_ms: h.last_time_ms,
+            root: h.root,
+            count: h.count,
+            observations: h.observations,
+            index_section: body[h.indexes.clone()].to_vec(),
+            start: h.indexes.end,
+            streamed: rest.is_some(),
+            rest: std::sync::Mutex::new(rest),
+            body,
+        }
     }
 
     /// Number of saved observations (to reserve room for them before restoring).
@@ -334,11 +437,18 @@ impl Snapshot {
     }
 
     /// The saved effects in log order, decoded one at a time; a decoding error ends them.
+    /// Read from a stream, the effects can be read once: a second call yields an error.
     pub fn effects(&self) -> Effects<'_> {
-        let mut r = Reader::new(&self.body);
-        r.at = self.start;
+        let window = if self.streamed {
+            let rest = self.rest.lock().ok().and_then(|mut r| r.take());
+            let head = self.body[self.start..].to_vec();
+            window::Window::stream(head, rest)
+        } else {
+            window::Window::memory(&self.body[self.start..])
+        };
         Effects {
-            r,
+            window,
+            strings: Vec::new(),
             indexes: self.indexes(),
             left: self.count,
             observations: self.observations,
@@ -352,7 +462,7 @@ impl Snapshot {
     /// (without decoding the effects); a decoding error ends them.
     pub fn indexes(&self) -> Indexes<'_> {
         Indexes {
-            r: Reader::new(&self.body[self.indexes.clone()]),
+            r: Reader::new(&self.index_section),
             left: self.count,
             size: self.size,
             next: 0,
@@ -442,7 +552,9 @@ impl Filed {
 
 /// Iterator over a snapshot's effects ([`Snapshot::effects`]).
 pub struct Effects<'a> {
-    r: Reader<'a>,
+    window: window::Window<'a>,
+    /// The numbered strings decoded so far.
+    strings: Vec<Arc<str>>,
     indexes: Indexes<'a>,
     left: u64,
     observations: u64,
@@ -461,8 +573,10 @@ impl Iterator for Effects<'_> {
         }
         if self.left == 0 {
             self.failed = true;
-            if self.r.at != self.r.bytes.len() {
-                return Some(Err(SnapshotError::Trailing));
+            match self.window.at_end() {
+                Ok(true) => {}
+                Ok(false) => return Some(Err(SnapshotError::Trailing)),
+                Err(e) => return Some(Err(e)),
             }
             if u64::from(self.position) != self.observations {
                 return Some(Err(SnapshotError::Invalid("observations")));
@@ -478,30 +592,51 @@ impl Iterator for Effects<'_> {
 }
 
 impl Effects<'_> {
+    /// The next effect, from the window (refilled first when it runs low).
     fn decode_one(&mut self) -> Result<Saved, SnapshotError> {
         let index = self
             .indexes
             .next()
             .unwrap_or(Err(SnapshotError::Truncated("index section")))?;
-        let tag = self.r.byte("tag")?;
-        let time_ms = self
-            .time_ms
-            .checked_add(self.r.int("time")?)
-            .filter(|&t| t >= self.time_ms)
+        self.window.fill()?;
+        let (bytes, at) = self.window.unread();
+        let mut r = Reader {
+            bytes,
+            at,
+            strings: std::mem::take(&mut self.strings),
+        };
+        let saved = Effects::decode_from(&mut r, index, &mut self.time_ms, &mut self.position);
+        let consumed = r.at - at;
+        self.strings = r.strings;
+        self.window.consume(consumed);
+        saved
+    }
+
+    /// The effect of the entry at `index` from `r`; `time_ms` is the previous effect's log
+    /// time and `position` the position of the next observation, both advanced.
+    fn decode_from(
+        r: &mut Reader<'_>,
+        index: u64,
+        last_time_ms: &mut i64,
+        position: &mut u32,
+    ) -> Result<Saved, SnapshotError> {
+        let tag = r.byte("tag")?;
+        let previous = *last_time_ms;
+        let time_ms = previous
+            .checked_add(r.int("time")?)
+            .filter(|&t| t >= previous)
             .ok_or(SnapshotError::Invalid("time"))?;
-        self.time_ms = time_ms;
-        let r = &mut self.r;
+        *last_time_ms = time_ms;
         Ok(match tag {
             1 => {
                 let root = r
                     .u32("incident root")
                     .ok()
-                    .and_then(|below| self.position.checked_sub(below))
+                    .and_then(|below| position.checked_sub(below))
                     .ok_or(SnapshotError::Invalid("incident root"))?;
                 let started = r.flag("started")?;
                 let record = r.observation(index, time_ms)?;
-                self.position = self
-                    .position
+                *position = position
                     .checked_add(1)
                     .ok_or(SnapshotError::Invalid("count"))?;
                 Saved::Observation {
@@ -838,3 +973,4 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests;
+mod window;

@@ -226,6 +226,7 @@ pub async fn replay(
             problem: "missing from the store".into(),
         });
     }
+    restoring.finish().map_err(ReplayError::Snapshot)?;
     tracing::debug!(
         total_ms = started.elapsed().as_millis() as u64,
         waiting_for_the_store_ms = reading.as_millis() as u64,

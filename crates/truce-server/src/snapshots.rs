@@ -57,8 +57,13 @@ pub struct Snapshots {
 
 /// The message a snapshot's signature covers.
 fn signed_message(snapshot: &[u8]) -> Vec<u8> {
+    signed_digest(&Sha256::digest(snapshot).into())
+}
+
+/// The message a snapshot's signature covers, from the SHA-256 of its content.
+fn signed_digest(digest: &[u8; 32]) -> Vec<u8> {
     let mut m = SIGNED_PREFIX.to_vec();
-    m.extend_from_slice(&Sha256::digest(snapshot));
+    m.extend_from_slice(digest);
     m
 }
 
@@ -339,6 +344,19 @@ impl<'a> Restoring<'a> {
     pub fn restored(&self) -> u64 {
         self.restored
     }
+
+    /// After the last covered entry: the snapshot must end with its last effect (and a snapshot
+    /// read from a file is read to its end, where [`open`] checks it was not changed).
+    pub fn finish(&mut self) -> Result<(), String> {
+        match self.effects.as_mut().and_then(Iterator::next) {
+            None => Ok(()),
+            Some(Ok(saved)) => Err(format!(
+                "it has an effect for entry {} that was not replayed",
+                saved.index()
+            )),
+            Some(Err(e)) => Err(e.to_string()),
+        }
+    }
 }
 
 /// The committed state as [`capture`] found it.
@@ -363,17 +381,80 @@ async fn capture(shared: &SharedState, size: u64, root: [u8; 32]) -> Captured {
     .unwrap_or(Captured::Lost)
 }
 
-/// Reads and checks the snapshot file at `path`.
+/// Opens and checks the snapshot file at `path`: its signature over its content's SHA-256 is
+/// checked first, in one pass that holds a megabyte at a time; the effects are then read as the
+/// restore consumes them ([`Snapshot::read`]), hashed again on the way, and should the content
+/// differ from what was verified (the file changed in between), the stream ends in an error, the
+/// restore fails and start-up replays the log without the snapshot. [`Restoring::finish`] reads
+/// to the end, so that the check always runs.
 pub fn open(path: &Path, log_key: &VerifierKey) -> Result<Snapshot, String> {
-    let mut bytes = fs::read(path).map_err(|e| format!("reading it: {e}"))?;
-    if bytes.len() < SIGNATURE_LEN {
-        return Err("shorter than a signature".into());
-    }
-    let signature = bytes.split_off(bytes.len() - SIGNATURE_LEN);
+    let mut file = fs::File::open(path).map_err(|e| format!("opening it: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("reading its size: {e}"))?
+        .len();
+    let content = len
+        .checked_sub(SIGNATURE_LEN as u64)
+        .ok_or("shorter than a signature")?;
+    let mut hasher = Hashing::new(io::Read::take(&mut file, content));
+    io::copy(&mut hasher, &mut io::sink()).map_err(|e| format!("reading it: {e}"))?;
+    let digest = hasher.digest();
+    let mut signature = [0u8; SIGNATURE_LEN];
+    io::Read::read_exact(&mut file, &mut signature).map_err(|e| format!("reading it: {e}"))?;
     log_key
-        .verify(&signed_message(&bytes), &signature)
+        .verify(&signed_digest(&digest), &signature)
         .map_err(|_| "its signature is not the log key's over its content".to_string())?;
-    Snapshot::decode(bytes).map_err(|e| e.to_string())
+    io::Seek::rewind(&mut file).map_err(|e| format!("reading it: {e}"))?;
+    let checked = Checked {
+        inner: Hashing::new(io::Read::take(file, content)),
+        expected: digest,
+    };
+    Snapshot::read(checked).map_err(|e| e.to_string())
+}
+
+/// A reader that hashes what it reads.
+struct Hashing<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: io::Read> Hashing<R> {
+    fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+        }
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        self.sha.clone().finalize().into()
+    }
+}
+
+impl<R: io::Read> io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The snapshot's content read a second time: at its end, the hash must be the verified one.
+struct Checked<R> {
+    inner: Hashing<R>,
+    expected: [u8; 32],
+}
+
+impl<R: io::Read> io::Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.inner.digest() != self.expected {
+            return Err(io::Error::other(
+                "the file changed after its signature was checked",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -396,6 +477,32 @@ mod tests {
             state.apply(a, i, 1_000 + i as i64);
         }
         Snapshot::encode(&state, [size as u8; 32])
+    }
+
+    /// The content read for the restore is hashed again: content that differs from what the
+    /// signature check hashed (the file changed in between) fails the restore by the time it is
+    /// finished (here already when the header is read: the file is smaller than one read), which
+    /// start-up answers with a replay without the snapshot.
+    #[test]
+    fn a_snapshot_changed_after_its_check_fails_the_restore() {
+        let bytes = empty(3);
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let restore = |expected: [u8; 32]| {
+            let checked = Checked {
+                inner: Hashing::new(io::Cursor::new(bytes.clone())),
+                expected,
+            };
+            let snapshot = Snapshot::read(checked).map_err(|e| e.to_string())?;
+            Restoring::new(&snapshot)?.finish()
+        };
+        assert_eq!(restore(digest), Ok(()));
+        let mut other = digest;
+        other[0] ^= 1;
+        let e = restore(other).unwrap_err();
+        assert!(
+            e.contains("the file changed after its signature was checked"),
+            "{e}"
+        );
     }
 
     #[test]

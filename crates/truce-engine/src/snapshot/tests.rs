@@ -330,3 +330,82 @@ fn the_format_is_stable() {
     let decoded = Snapshot::decode(golden).unwrap();
     assert!(decoded.effects().all(|e| e.is_ok()));
 }
+
+/// Hands out at most `step` bytes per read, so that windows refill at every boundary.
+struct Trickle {
+    bytes: Vec<u8>,
+    at: usize,
+    step: usize,
+    /// Fails instead of ending.
+    fail_at_end: bool,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len() - self.at);
+        if n == 0 && self.fail_at_end && !buf.is_empty() {
+            return Err(std::io::Error::other("checksum mismatch"));
+        }
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn trickle(bytes: &[u8], step: usize) -> Trickle {
+    Trickle {
+        bytes: bytes.to_vec(),
+        at: 0,
+        step,
+        fail_at_end: false,
+    }
+}
+
+/// Read from a stream a window at a time (700 bytes under test, refilled below 300), a snapshot
+/// yields the same header, indexes and effects as decoded from memory, whatever the reads'
+/// sizes; its effects can be taken once.
+#[test]
+fn a_streamed_snapshot_equals_the_one_in_memory() {
+    let (w, _) = live(21, 120);
+    let bytes = Snapshot::encode(&w.state, [7; 32]);
+    assert!(bytes.len() > 3_000, "long enough to cross many windows");
+    let memory = Snapshot::decode(bytes.clone()).unwrap();
+    let expected: Vec<Saved> = memory.effects().map(Result::unwrap).collect();
+    for step in [1, 7, 300, 4_096, bytes.len()] {
+        let streamed = Snapshot::read(trickle(&bytes, step)).unwrap();
+        assert_eq!(
+            (streamed.size, streamed.last_time_ms, streamed.root),
+            (memory.size, memory.last_time_ms, memory.root)
+        );
+        assert!(streamed.indexes().eq(memory.indexes()), "step {step}");
+        let effects: Vec<Saved> = streamed.effects().map(Result::unwrap).collect();
+        assert_eq!(effects, expected, "step {step}");
+        let again = streamed.effects().next().unwrap().unwrap_err();
+        assert!(matches!(again, SnapshotError::Read(_)), "{again}");
+    }
+}
+
+/// A stream that is cut, that goes on after the last effect, or whose reader fails at its end
+/// (a checksum that does not match) ends the effects in an error.
+#[test]
+fn a_streamed_snapshot_refuses_damage_and_reports_read_errors() {
+    let (w, _) = live(22, 30);
+    let bytes = Snapshot::encode(&w.state, [7; 32]);
+    let errors = |s: Trickle| match Snapshot::read(s) {
+        Err(e) => Some(e),
+        Ok(s) => s.effects().find_map(Result::err),
+    };
+    for cut in [10, 100, bytes.len() / 2, bytes.len() - 1] {
+        assert!(errors(trickle(&bytes[..cut], 13)).is_some(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(errors(trickle(&longer, 13)), Some(SnapshotError::Trailing));
+    let mut failing = trickle(&bytes, 13);
+    failing.fail_at_end = true;
+    assert_eq!(
+        errors(failing),
+        Some(SnapshotError::Read("checksum mismatch".into()))
+    );
+    assert_eq!(errors(trickle(&bytes, 13)), None);
+}
