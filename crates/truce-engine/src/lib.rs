@@ -25,9 +25,9 @@
 //! | query lists and block summaries (`observation_query`) | ~17 | selective queries without a scan |
 //! | link inputs, union-find parent ([`incidents::link`]) | 60 | every later report may link to any earlier one |
 //! | grid cell entry and its share of the cell | ~90 | the fast tier of the link search reads only its cells |
-//! | single-report facts, share of incident aggregates | ~40 | incident views and status |
+//! | share of incident aggregates (single-report incidents are built from the record) | ~20 | incident views and status |
 //!
-//! About 330 bytes in all, against about 780 before the records became fixed-size and the query
+//! About 310 bytes in all, against about 780 before the records became fixed-size and the query
 //! R-tree became lists. The payload itself (weapon, targets, direction, evidence, text) is never
 //! resident: readers take it from the log by index. Meeting DESIGN §11 needs the link inputs,
 //! grid and records of observations outside the clustering horizon on disk, not in memory; that

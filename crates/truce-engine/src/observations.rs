@@ -30,7 +30,7 @@ use truce_model::taxonomy::Family;
 
 use crate::State;
 use crate::agreements::{AgreementStatus, rfc3339};
-use crate::incidents::{LinkParams, LinkPoint, MemberFacts};
+use crate::incidents::{LinkParams, LinkPoint, MemberFacts, Members};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
 use crate::observation_record::{ObservationRecord, RecordLog, Records as _, Stored};
@@ -160,6 +160,21 @@ impl Observations {
     }
 }
 
+impl Members for Observations {
+    fn member(&self, position: u32) -> (Arc<str>, Family, MemberFacts) {
+        let r = self
+            .at(position)
+            .expect("incident positions are observation positions");
+        let facts = MemberFacts {
+            affiliation: self.name(r.affiliation).clone(),
+            count: r.count,
+            event_type: r.event_type,
+            version: r.version,
+        };
+        (self.name(r.agreement).clone(), r.event_type.family(), facts)
+    }
+}
+
 /// 403 unless `signer` may submit observations.
 pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
     if OBSERVER_ROLES.iter().any(|r| signer.has_role(*r)) {
@@ -178,7 +193,8 @@ impl State {
     /// Records an applied observation and files it into its incident.
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
         let (agreement, family, link, facts) = self.file_record(r, index, time_ms);
-        self.incidents.insert(&agreement, family, link, &facts);
+        self.incidents
+            .insert(&agreement, family, link, &facts, &self.observations);
     }
 
     /// Makes room for `additional` more observations (a snapshot's: [`crate::Snapshot::observations`]).
@@ -198,9 +214,9 @@ impl State {
         started: bool,
     ) -> Option<()> {
         let (index, time_ms) = (r.index, r.time_ms);
-        let (agreement, family, link, facts) = self.file_record(r, index, time_ms);
+        let (_, _, link, _) = self.file_record(r, index, time_ms);
         self.incidents
-            .restore(&agreement, family, link, &facts, root, started)
+            .restore(link, root, started, &self.observations)
     }
 
     /// Stores `r` (logged at `index`, `time_ms`) and returns what its incident needs of it.

@@ -40,7 +40,7 @@ impl State {
                 format!("no incident has the id {name:?} in this log"),
             ));
         };
-        match self.incidents.named(position) {
+        match self.incidents.named(position, &self.observations) {
             Some((_, incident)) => Ok(incident),
             None => {
                 let root = self.incidents.root_of(position);
@@ -138,7 +138,7 @@ impl State {
     /// The incident `name` refers to, for filing a ruling (by then it may have merged).
     pub(crate) fn incident_named_mut(&mut self, name: &str) -> Option<&mut Incident> {
         let position = self.observations.position(name)?;
-        self.incidents.named_mut(position)
+        self.incidents.named_mut(position, &self.observations)
     }
 
     /// Files an admitted decision with the incident it names.

@@ -28,16 +28,13 @@
 //!
 //! # Memory
 //! Resident per observation: the link inputs ([`LinkPoint`], 56 bytes), its f32 box in the
-//! R-tree or its cell entry in the grid (see [`link`]), the union-find parent (4 bytes), and the
-//! 20 bytes a single-report incident is built from (`Facts`: agreement and affiliation by
-//! number, count, version, type, family). Only incidents with more than one member or with a
-//! ruling keep an [`Incident`] aggregate (168 bytes plus its member and tally lists); a
-//! single-report incident — 98 % of 200k realistically spread reports — is built when a reader
-//! asks for it, the same value the aggregate would hold. That took the state from 1,443 to 1,003
-//! bytes per observation at 200k (`examples/state_memory.rs`, `bench/RESULTS.md`). DESIGN §11's
-//! 300 MB at 10M entries needs about 30: a compact link record and the parent, the observation
-//! records' payload fields read from the store, and an on-disk index for observations older
-//! than the clustering horizon. Not done yet.
+//! R-tree or its cell entry in the grid (see [`link`]) and the union-find parent (4 bytes).
+//! Nothing else: what a single-report incident is made of (agreement, affiliation, count,
+//! version, type) is read from the observation's record (`Members`), which the state keeps
+//! anyway. Only incidents with more than one member or with a ruling keep an [`Incident`]
+//! aggregate (168 bytes plus its member and tally lists); a single-report incident — 98 % of
+//! 200k realistically spread reports — is built when a reader asks for it, the same value the
+//! aggregate would hold. The state's whole budget per observation is in the crate docs.
 
 pub mod link;
 pub(crate) mod query;
@@ -47,7 +44,7 @@ pub use query::IncidentQuery;
 pub use view::{IncidentPage, IncidentView};
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use truce_model::entry::Ruling;
@@ -378,135 +375,88 @@ fn merge_sorted(into: &mut Vec<u32>, mut other: Vec<u32>) {
     *into = merged;
 }
 
-/// What a single-report incident is made of, kept for every observation: an incident of one
-/// report is built from it when asked for ([`Incidents::singleton`]) and has no aggregate of its
-/// own, which is most of them (98 % of 200k realistically spread reports).
-#[derive(Debug, Clone, Copy)]
-struct Facts {
-    /// Number of the agreement's name in [`Names`].
-    agreement: u32,
-    /// Number of the reporter's affiliation in [`Names`].
-    affiliation: u32,
-    count: u32,
-    version: u32,
-    event_type: EventType,
-    family: Family,
-}
-
-/// Agreement ids and affiliations by number (a few hundred at most, shared by millions of facts).
-#[derive(Debug, Clone, Default)]
-struct Names {
-    names: Vec<Arc<str>>,
-    numbers: HashMap<Arc<str>, u32>,
-}
-
-impl Names {
-    fn number(&mut self, name: &Arc<str>) -> u32 {
-        if let Some(&n) = self.numbers.get(name) {
-            return n;
-        }
-        let n = u32::try_from(self.names.len()).expect("fewer than 2^32 names");
-        self.names.push(name.clone());
-        self.numbers.insert(name.clone(), n);
-        n
-    }
+/// Where incidents read what a member is made of, by position: the state's observation records
+/// (which hold it already: a single-report incident keeps nothing of its own), or a plain list
+/// under test.
+pub(crate) trait Members {
+    /// The agreement, family and facts of the observation at `position`.
+    fn member(&self, position: u32) -> (Arc<str>, Family, MemberFacts);
 }
 
 /// Every incident, by root position.
 ///
 /// Invariant: every root of the link components is an incident; `by_root` holds the aggregate of
 /// each incident with more than one member or with a ruling, and a root without one there is a
-/// single-report incident whose aggregate [`Incidents::singleton`] builds from its `facts` —
+/// single-report incident whose aggregate [`Incidents::singleton`] builds from its record —
 /// the same value `Incident::single` stored before, so that nothing a reader sees depends on
 /// which form it is kept in.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Incidents {
     components: link::Components,
     by_root: BTreeMap<u32, Incident>,
-    facts: Vec<Facts>,
-    names: Names,
     /// Number of incidents (roots).
     roots: usize,
 }
 
 impl Incidents {
-    /// Keeps what a single-report incident of the next position would be made of.
-    fn remember(&mut self, agreement: &Arc<str>, family: Family, m: &MemberFacts) {
-        let facts = Facts {
-            agreement: self.names.number(agreement),
-            affiliation: self.names.number(&m.affiliation),
-            count: m.count,
-            version: m.version,
-            event_type: m.event_type,
-            family,
-        };
-        self.facts.push(facts);
-    }
-
     /// The aggregate of the single-report incident of `position` (an observation that joined no
     /// other).
-    fn singleton(&self, position: u32) -> Incident {
-        let f = self.facts[position as usize];
-        let m = MemberFacts {
-            affiliation: self.names.names[f.affiliation as usize].clone(),
-            count: f.count,
-            event_type: f.event_type,
-            version: f.version,
-        };
-        let agreement = self.names.names[f.agreement as usize].clone();
+    fn singleton(&self, position: u32, members: &impl Members) -> Incident {
+        let (agreement, family, m) = members.member(position);
         Incident::single(
             position,
             agreement,
-            f.family,
+            family,
             self.components.point(position),
             &m,
         )
     }
 
     /// The aggregate of the incident rooted at `root`, taken out to be merged or changed.
-    fn take(&mut self, root: u32) -> Incident {
+    fn take(&mut self, root: u32, members: &impl Members) -> Incident {
         match self.by_root.remove(&root) {
             Some(i) => i,
-            None => self.singleton(root),
+            None => self.singleton(root, members),
         }
     }
 
     /// The aggregate of the incident rooted at `root`, to change: a single-report incident gets
     /// one of its own from now on.
-    fn aggregate_mut(&mut self, root: u32) -> &mut Incident {
+    fn aggregate_mut(&mut self, root: u32, members: &impl Members) -> &mut Incident {
         if !self.by_root.contains_key(&root) {
-            let single = self.singleton(root);
+            let single = self.singleton(root, members);
             self.by_root.insert(root, single);
         }
         self.by_root.get_mut(&root).expect("just inserted")
     }
 
     /// The aggregate of the incident rooted at `root`, borrowed or built.
-    fn aggregate(&self, root: u32) -> Cow<'_, Incident> {
+    fn aggregate(&self, root: u32, members: &impl Members) -> Cow<'_, Incident> {
         match self.by_root.get(&root) {
             Some(i) => Cow::Borrowed(i),
-            None => Cow::Owned(self.singleton(root)),
+            None => Cow::Owned(self.singleton(root, members)),
         }
     }
 
-    /// Adds the observation at the next position and returns the root of its incident.
+    /// Adds the observation at the next position (whose record `members` holds already) and
+    /// returns the root of its incident.
     pub(crate) fn insert(
         &mut self,
         agreement: &Arc<str>,
         family: Family,
         p: LinkPoint,
         m: &MemberFacts,
+        members: &impl Members,
     ) -> u32 {
         let position = self.components.len() as u32;
-        self.remember(agreement, family, m);
         let roots = self.components.insert(agreement, family, p);
         let Some((&keep, rest)) = roots.split_first() else {
             self.roots += 1;
             return position;
         };
-        let mut merged = self.take(keep);
+        let mut merged = self.take(keep, members);
         for r in rest {
-            let other = self.take(*r);
+            let other = self.take(*r, members);
             merged.absorb(other, *r, &self.components);
         }
         self.roots -= rest.len();
@@ -521,19 +471,19 @@ impl Incidents {
     /// absorbed one). `None` if `root` is not an incident's root.
     pub(crate) fn restore(
         &mut self,
-        agreement: &Arc<str>,
-        family: Family,
         p: LinkPoint,
-        m: &MemberFacts,
         root: u32,
         started: bool,
+        members: &impl Members,
     ) -> Option<()> {
         let position = self.components.len() as u32;
+        // The observation's record is filed already: it says what the incident needs.
+        let (agreement, family, m) = members.member(position);
+        let (agreement, m) = (&agreement, &m);
         if root == position {
             if !started {
                 return None;
             }
-            self.remember(agreement, family, m);
             self.components.restore(agreement, family, p, root)?;
             self.roots += 1;
             return Some(());
@@ -541,15 +491,14 @@ impl Incidents {
         if !self.components.is_root(root) {
             return None;
         }
-        // Members share their incident's agreement and family: the root's facts say which.
-        let f = self.facts[root as usize];
-        if f.family != family || *self.names.names[f.agreement as usize] != **agreement {
+        // Members share their incident's agreement and family: the root's record says which.
+        let (root_agreement, root_family, _) = members.member(root);
+        if root_family != family || *root_agreement != **agreement {
             return None;
         }
-        self.remember(agreement, family, m);
         self.components.restore(agreement, family, p, root)?;
         // A single-report incident gets an aggregate to grow (borrowed apart from `components`).
-        self.aggregate_mut(root);
+        self.aggregate_mut(root, members);
         let incident = self.by_root.get_mut(&root)?;
         incident.add_member(position, &p, m, &self.components);
         if started {
@@ -562,7 +511,6 @@ impl Incidents {
     /// Makes room for `additional` more observations.
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.components.reserve(additional);
-        self.facts.reserve_exact(additional);
     }
 
     /// Loads the index entries that restoring deferred.
@@ -597,29 +545,43 @@ impl Incidents {
 
     /// The incident whose id is, or was before a merge, the observation at `position`; `None` if
     /// that observation never started an incident.
-    pub(crate) fn named(&self, position: u32) -> Option<(u32, Cow<'_, Incident>)> {
+    pub(crate) fn named(
+        &self,
+        position: u32,
+        members: &impl Members,
+    ) -> Option<(u32, Cow<'_, Incident>)> {
         let root = self.root_if_started(position)?;
-        Some((root, self.aggregate(root)))
+        Some((root, self.aggregate(root, members)))
     }
 
     /// [`Incidents::named`], to change (a single-report incident gets an aggregate of its own).
-    pub(crate) fn named_mut(&mut self, position: u32) -> Option<&mut Incident> {
+    pub(crate) fn named_mut(
+        &mut self,
+        position: u32,
+        members: &impl Members,
+    ) -> Option<&mut Incident> {
         let root = self.root_if_started(position)?;
-        Some(self.aggregate_mut(root))
+        Some(self.aggregate_mut(root, members))
     }
 
     /// The incident rooted at `root`.
     #[cfg(test)]
-    pub(crate) fn get(&self, root: u32) -> Option<Cow<'_, Incident>> {
-        self.components.is_root(root).then(|| self.aggregate(root))
+    pub(crate) fn get(&self, root: u32, members: &impl Members) -> Option<Cow<'_, Incident>> {
+        self.components
+            .is_root(root)
+            .then(|| self.aggregate(root, members))
     }
 
     /// Incidents rooted at or after `from_root`, in root order.
-    pub(crate) fn range(&self, from_root: u32) -> impl Iterator<Item = (u32, Cow<'_, Incident>)> {
+    pub(crate) fn range<'s>(
+        &'s self,
+        from_root: u32,
+        members: &'s impl Members,
+    ) -> impl Iterator<Item = (u32, Cow<'s, Incident>)> {
         let end = self.components.len() as u32;
         (from_root.min(end)..end)
             .filter(|&p| self.components.is_root(p))
-            .map(|p| (p, self.aggregate(p)))
+            .map(move |p| (p, self.aggregate(p, members)))
     }
 
     /// The incidents that have an aggregate of their own (more than one member, or a ruling), in

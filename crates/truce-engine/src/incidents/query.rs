@@ -63,11 +63,12 @@ impl Incidents {
         q: &IncidentQuery,
         first_position: u32,
         status: impl Fn(&Incident) -> IncidentStatus,
+        members: &'a impl super::Members,
     ) -> RawPage<'a> {
         let limit = q.limit.max(1);
         let mut items = Vec::new();
         let mut more = false;
-        for (root, incident) in self.range(first_position) {
+        for (root, incident) in self.range(first_position, members) {
             if !self.matches(q, &incident, &status) {
                 continue;
             }

@@ -50,6 +50,46 @@ fn dispute(index: u64, named: &str) -> DisputeRecord {
     }
 }
 
+/// The members incidents read, listed (the state reads them from its observation records).
+#[derive(Default)]
+struct Listed(Vec<(Arc<str>, Family, MemberFacts)>);
+
+impl Members for Listed {
+    fn member(&self, position: u32) -> (Arc<str>, Family, MemberFacts) {
+        self.0[position as usize].clone()
+    }
+}
+
+/// Incidents and the members they read.
+#[derive(Default)]
+struct Fixture {
+    inc: Incidents,
+    members: Listed,
+}
+
+impl Fixture {
+    fn insert(&mut self, a: &Arc<str>, family: Family, p: LinkPoint, m: &MemberFacts) -> u32 {
+        self.members.0.push((a.clone(), family, m.clone()));
+        self.inc.insert(a, family, p, m, &self.members)
+    }
+
+    fn get(&self, root: u32) -> Option<Cow<'_, Incident>> {
+        self.inc.get(root, &self.members)
+    }
+
+    fn named(&self, position: u32) -> Option<(u32, Cow<'_, Incident>)> {
+        self.inc.named(position, &self.members)
+    }
+
+    fn named_mut(&mut self, position: u32) -> Option<&mut Incident> {
+        self.inc.named_mut(position, &self.members)
+    }
+
+    fn len(&self) -> usize {
+        self.inc.len()
+    }
+}
+
 fn belligerent(a: &str) -> bool {
     a == "UA" || a == "RU"
 }
@@ -57,7 +97,7 @@ fn belligerent(a: &str) -> bool {
 #[test]
 fn count_is_the_largest_per_affiliation_sum() {
     let a: Arc<str> = Arc::from("agr");
-    let mut inc = Incidents::default();
+    let mut inc = Fixture::default();
     // Two OSCE patrols hear 50 and 10; a UA report says 30: the count is 60, not 90.
     inc.insert(&a, Family::Fire, pt(48.0, 1_000.0), &facts("OSCE", 50));
     inc.insert(&a, Family::Fire, pt(48.001, 1_000.0), &facts("OSCE", 10));
@@ -73,7 +113,7 @@ fn count_is_the_largest_per_affiliation_sum() {
 #[test]
 fn two_belligerents_do_not_corroborate() {
     let a: Arc<str> = Arc::from("agr");
-    let mut inc = Incidents::default();
+    let mut inc = Fixture::default();
     inc.insert(&a, Family::Fire, pt(48.0, 1_000.0), &facts("UA", 1));
     let root = inc.insert(&a, Family::Fire, pt(48.0, 1_000.0), &facts("RU", 1));
     assert_eq!(
@@ -85,7 +125,7 @@ fn two_belligerents_do_not_corroborate() {
 #[test]
 fn rulings_survive_a_merge_and_absorbed_ids_still_name_the_incident() {
     let a: Arc<str> = Arc::from("agr");
-    let mut inc = Incidents::default();
+    let mut inc = Fixture::default();
     // Incident 0 (verified) and incident 1 (disputed), 10 km apart.
     inc.insert(&a, Family::Fire, pt(48.0, 1_000.0), &facts("OSCE", 5));
     inc.insert(&a, Family::Fire, pt(48.09, 1_000.0), &facts("OSCE", 7));
@@ -127,7 +167,7 @@ fn rulings_survive_a_merge_and_absorbed_ids_still_name_the_incident() {
 #[test]
 fn merge_order_of_decisions_is_by_log_index() {
     let a: Arc<str> = Arc::from("agr");
-    let mut inc = Incidents::default();
+    let mut inc = Fixture::default();
     inc.insert(&a, Family::Fire, pt(48.0, 1_000.0), &facts("OSCE", 1));
     inc.insert(&a, Family::Fire, pt(48.09, 1_000.0), &facts("OSCE", 1));
     // The earlier incident was rejected later (index 30) than the other was verified (index 12).

@@ -106,7 +106,7 @@ impl State {
     /// The incident named `id` (its id, or an id a merge absorbed into it).
     pub fn incident(&self, id: &str) -> Option<IncidentView<'_>> {
         let position = self.observations.position(id)?;
-        let (root, incident) = self.incidents.named(position)?;
+        let (root, incident) = self.incidents.named(position, &self.observations)?;
         Some(self.incident_view(root, incident))
     }
 
@@ -118,7 +118,7 @@ impl State {
     /// Every incident, in the order of their ids' log indexes.
     pub fn incidents(&self) -> impl Iterator<Item = IncidentView<'_>> {
         self.incidents
-            .range(0)
+            .range(0, &self.observations)
             .map(|(root, i)| self.incident_view(root, i))
     }
 
@@ -128,7 +128,9 @@ impl State {
             None => 0,
             Some(after) => self.observations.first_position_after(after),
         };
-        let page = self.incidents.query(q, first, |i| self.incident_status(i));
+        let page = self
+            .incidents
+            .query(q, first, |i| self.incident_status(i), &self.observations);
         let items: Vec<IncidentView<'_>> = page
             .items
             .into_iter()

@@ -156,7 +156,7 @@ fn restoring_through_a_snapshot_reaches_the_replayed_state() {
         assert!(
             w.state
                 .incidents
-                .range(0)
+                .range(0, &w.state.observations)
                 .any(|(_, i)| !i.absorbed.is_empty()),
             "seed {seed}: some incident absorbed another (a late report bridged two)"
         );
