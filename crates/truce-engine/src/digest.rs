@@ -287,26 +287,35 @@ impl State {
         sec.finish()
     }
 
+    /// The observation lines, read from the stored records as they are (no owned views: a
+    /// million of them would cost a million id copies).
     fn observations_section(&self) -> String {
         let mut sec = Section::new();
-        for (position, o) in self.observations().enumerate() {
-            let root = self.incidents.root_of(position as u32);
-            let incident = self.observations.id(root).map_or(Canon::Null, s);
+        let obs = &self.observations;
+        let name = |n: u32| s(obs.name(n));
+        for position in 0..obs.len() as u32 {
+            let known = "a position below len()";
+            let (o, id) = (
+                obs.at(position).expect(known),
+                obs.id(position).expect(known),
+            );
+            let root = self.incidents.root_of(position);
+            let incident = obs.id(root).map_or(Canon::Null, s);
             sec.add(&object([
-                ("affiliation", s(&o.affiliation)),
-                ("agreement", s(&o.agreement)),
+                ("affiliation", name(o.affiliation)),
+                ("agreement", name(o.agreement)),
                 ("claim", Canon::Bool(o.claim)),
                 ("from_ms", int(o.from_ms)),
-                ("id", s(&o.id)),
+                ("id", s(id)),
                 ("incident", incident),
                 ("index", int(o.index)),
-                ("lat_e7", fixed(o.point.lat, 1e7)),
-                ("lon_e7", fixed(o.point.lon, 1e7)),
-                ("radius_mm", fixed(o.point.radius_m, 1e3)),
-                ("signer", s(&o.signer)),
+                ("lat_e7", fixed(o.lat, 1e7)),
+                ("lon_e7", fixed(o.lon, 1e7)),
+                ("radius_mm", fixed(o.radius_m, 1e3)),
+                ("signer", name(o.signer)),
                 ("to_ms", int(o.to_ms)),
                 ("type", s(o.event_type.as_str())),
-                ("version", int(o.agreement_version)),
+                ("version", int(o.version)),
             ]));
         }
         sec.finish()

@@ -58,30 +58,32 @@ struct Ids {
 }
 
 impl Ids {
-    fn hash(&self, id: &str) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
     /// Files `position` under `id`, unless another position holds that id already.
     fn insert(&mut self, id: &str, position: u32, items: &RecordLog) {
-        let hash = self.hash(id);
+        let hash = self.hasher.hash_one(id);
         let same = |&p: &u32| items.id(p as usize) == Some(id);
-        if self.table.find(hash, same).is_some() {
-            return;
+        let entry = self.table.entry(hash, same, rehash(&self.hasher, items));
+        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
+            slot.insert(position);
         }
-        let hasher = |&p: &u32| self.hasher.hash_one(items.id(p as usize).unwrap_or(""));
-        self.table.insert_unique(hash, position, hasher);
     }
 
     fn get(&self, id: &str, items: &RecordLog) -> Option<u32> {
         let same = |&p: &u32| items.id(p as usize) == Some(id);
-        self.table.find(self.hash(id), same).copied()
+        self.table.find(self.hasher.hash_one(id), same).copied()
     }
 
     fn reserve(&mut self, additional: usize, items: &RecordLog) {
-        let hasher = |&p: &u32| self.hasher.hash_one(items.id(p as usize).unwrap_or(""));
-        self.table.reserve(additional, hasher);
+        self.table.reserve(additional, rehash(&self.hasher, items));
     }
+}
+
+/// The hash of the id at a position of `items` (what the table recomputes when it grows).
+fn rehash<'a>(
+    hasher: &'a std::hash::RandomState,
+    items: &'a RecordLog,
+) -> impl Fn(&u32) -> u64 + 'a {
+    |&p| hasher.hash_one(items.id(p as usize).unwrap_or(""))
 }
 
 impl Observations {
@@ -192,9 +194,8 @@ pub(crate) fn authorize(signer: &KeyRecord) -> Result<(), Refusal> {
 impl State {
     /// Records an applied observation and files it into its incident.
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
-        let (agreement, family, link, facts) = self.file_record(r, index, time_ms);
-        self.incidents
-            .insert(&agreement, family, link, &facts, &self.observations);
+        let link = self.file_record(r, index, time_ms);
+        self.incidents.insert(link, &self.observations);
     }
 
     /// Makes room for `additional` more observations (a snapshot's: [`crate::Snapshot::observations`]).
@@ -214,18 +215,14 @@ impl State {
         started: bool,
     ) -> Option<()> {
         let (index, time_ms) = (r.index, r.time_ms);
-        let (_, _, link, _) = self.file_record(r, index, time_ms);
+        let link = self.file_record(r, index, time_ms);
         self.incidents
             .restore(link, root, started, &self.observations)
     }
 
-    /// Stores `r` (logged at `index`, `time_ms`) and returns what its incident needs of it.
-    fn file_record(
-        &mut self,
-        r: ObservationRecord,
-        index: u64,
-        time_ms: i64,
-    ) -> (Arc<str>, Family, LinkPoint, MemberFacts) {
+    /// Stores `r` (logged at `index`, `time_ms`) and returns its link inputs (the rest of what
+    /// its incident needs, the incident reads from the record: [`Members`]).
+    fn file_record(&mut self, r: ObservationRecord, index: u64, time_ms: i64) -> LinkPoint {
         // Admission found the version in force; it cannot have disappeared since.
         let params = self
             .agreement(&r.agreement)
@@ -236,27 +233,18 @@ impl State {
         self.observations.record(r, index, time_ms);
         let position = self.observations.len() - 1;
         debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
-        // The stored record: its strings are interned, and incidents share them.
         let r = self
             .observations
             .at(position as u32)
             .expect("just recorded");
-        let link = LinkPoint {
+        LinkPoint {
             lat: r.lat,
             lon: r.lon,
             radius_m: r.radius_m,
             from_ms: r.from_ms,
             to_ms: r.to_ms,
             params,
-        };
-        let facts = MemberFacts {
-            affiliation: self.observations.name(r.affiliation).clone(),
-            count: r.count,
-            event_type: r.event_type,
-            version: r.version,
-        };
-        let agreement = self.observations.name(r.agreement).clone();
-        (agreement, r.event_type.family(), link, facts)
+        }
     }
 
     /// The state-dependent checks of an observation logged at `time_ms` (see the module docs),

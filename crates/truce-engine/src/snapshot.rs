@@ -67,7 +67,7 @@ use truce_model::observation::EventPoint;
 
 use crate::State;
 use crate::incidents::{DecisionRecord, DisputeRecord};
-use crate::observation_record::ObservationRecord;
+use crate::observation_record::{NO_NAME, Names, ObservationRecord, Stored};
 
 const MAGIC: &[u8] = b"truce-snapshot-v3\n";
 
@@ -312,6 +312,9 @@ impl Snapshot {
     /// them.
     pub fn decode(bytes: Vec<u8>) -> Result<Snapshot, SnapshotError> {
         let h = Snapshot::header(&bytes)?;
+        if h.indexes.end > bytes.len() {
+            return Err(SnapshotError::Truncated("index section"));
+        }
         Ok(Snapshot::with(h, bytes, None))
     }
 
@@ -330,21 +333,25 @@ impl Snapshot {
                 .read_to_end(&mut head)
                 .map_err(|e| SnapshotError::Read(e.to_string()))?;
             match Snapshot::header(&head) {
-                // The header fits in the first read; the index section may need more.
+                Ok(h) if h.indexes.end <= head.len() => {
+                    return Ok(Snapshot::with(h, head, Some(src)));
+                }
+                // The index section goes on beyond what was read: read up to its end (its
+                // length is bounded by `count`, which is bounded by the log's size), unless the
+                // stream ended.
+                Ok(h) if head.len() > before => limit = (h.indexes.end - head.len()) as u64,
+                Ok(_) => return Err(SnapshotError::Truncated("index section")),
+                // The header itself was cut by the end of the read: read on, unless the
+                // stream ended.
                 Err(SnapshotError::Truncated(_)) if head.len() > before => {}
                 Err(e) => return Err(e),
-                Ok(h) => return Ok(Snapshot::with(h, head, Some(src))),
             }
-            // Read up to the end of the index section the header declares (bounded by
-            // `count`, which is bounded by the log's size).
-            limit = match Snapshot::header_len(&head) {
-                Some(need) => need.saturating_sub(head.len()).max(1) as u64,
-                None => window::HEAD as u64,
-            };
         }
     }
 
-    /// The header of `bytes` (whose index section must be complete).
+    /// The header of `bytes` and where its index section lies, which may extend beyond `bytes`
+    /// (the caller checks: [`Snapshot::decode`] by [`Snapshot::with`], [`Snapshot::read`] by
+    /// reading on).
     fn header(bytes: &[u8]) -> Result<Header, SnapshotError> {
         let mut r = Reader::new(bytes);
         if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
@@ -376,34 +383,14 @@ impl Snapshot {
             .ok()
             .filter(|&n| n as u64 <= count.saturating_mul(10))
             .ok_or(SnapshotError::Invalid("index section length"))?;
-        let ix_start = r.at;
-        r.bytes(ixlen, "index section")?;
         Ok(Header {
             size,
             last_time_ms,
             root,
             count,
             observations,
-            indexes: ix_start..r.at,
+            indexes: r.at..r.at + ixlen,
         })
-    }
-
-    /// Where the index section of the header at the start of `bytes` ends, once the header up
-    /// to its length is there.
-    fn header_len(bytes: &[u8]) -> Option<usize> {
-        let mut r = Reader::new(bytes);
-        if !r.take_prefix(MAGIC) {
-            return None;
-        }
-        for field in ["rules", "size", "last time"] {
-            r.uint(field).ok()?;
-        }
-        r.bytes(32, "root").ok()?;
-        for field in ["count", "observations"] {
-            r.uint(field).ok()?;
-        }
-        let ixlen = usize::try_from(r.uint("index section length").ok()?).ok()?;
-        r.at.checked_add(ixlen)
     }
 
     fn with(h: Header, body: Vec<u8>, rest: Option<window::Source>) -> Snapshot {
@@ -500,7 +487,10 @@ impl Capture {
             indexes: Vec::with_capacity(count * 2),
             ..Writer::default()
         };
-        let mut observations = self.records.views().enumerate().peekable();
+        let records = &self.records;
+        let mut observations = (0..records.len())
+            .map(|p| (p, records.get(p).expect("a position below len()")))
+            .peekable();
         let mut rulings = self.rulings.iter().peekable();
         loop {
             let next_is_ruling = match (observations.peek(), rulings.peek()) {
@@ -516,7 +506,15 @@ impl Capture {
                 }
             } else {
                 let (position, record) = observations.next().expect("peeked");
-                w.observation(&record, self.below_root[position], self.started[position]);
+                let id = records.id(position).expect("a position below len()");
+                let names = &records.names;
+                w.observation(
+                    record,
+                    id,
+                    names,
+                    self.below_root[position],
+                    self.started[position],
+                );
             }
         }
         let mut out = Vec::with_capacity(w.out.len() + w.indexes.len() + 128);
@@ -781,24 +779,27 @@ impl Writer {
     }
 
     /// `r`, `below_root` positions after the root of its incident.
-    fn observation(&mut self, r: &ObservationRecord, below_root: u32, started: bool) {
+    /// The record `r` with payload id `id` (its strings numbered in `names`), `below_root`
+    /// positions after the root of its incident; its fields in the order of
+    /// [`ObservationRecord`]'s declaration, as the reader takes them.
+    fn observation(&mut self, r: &Stored, id: &str, names: &Names, below_root: u32, started: bool) {
         self.head(1, r.index, r.time_ms);
         self.uint(u64::from(below_root));
         self.out.push(u8::from(started));
-        self.inline(&r.id);
-        self.string(&r.signer);
-        self.string(&r.affiliation);
+        self.inline(id);
+        self.string(names.name(r.signer));
+        self.string(names.name(r.affiliation));
         self.out.push(u8::from(r.claim));
-        self.string(&r.agreement);
-        self.uint(u64::from(r.agreement_version));
+        self.string(names.name(r.agreement));
+        self.uint(u64::from(r.version));
         self.string(r.event_type.as_str());
         self.uint(u64::from(r.count));
-        self.f64(r.point.lat);
-        self.f64(r.point.lon);
-        self.f64(r.point.radius_m);
+        self.f64(r.lat);
+        self.f64(r.lon);
+        self.f64(r.radius_m);
         self.int(r.from_ms);
         self.int(r.to_ms);
-        self.opt_string(r.alleged_party.as_deref());
+        self.opt_string((r.party != NO_NAME).then(|| &**names.name(r.party)));
     }
 
     fn decision(&mut self, d: &DecisionRecord) {

@@ -482,7 +482,8 @@ mod tests {
     /// The content read for the restore is hashed again: content that differs from what the
     /// signature check hashed (the file changed in between) fails the restore by the time it is
     /// finished (here already when the header is read: the file is smaller than one read), which
-    /// start-up answers with a replay without the snapshot.
+    /// start-up answers with a replay without the snapshot; so do bytes after the last effect,
+    /// which only [`Restoring::finish`] reads.
     #[test]
     fn a_snapshot_changed_after_its_check_fails_the_restore() {
         let bytes = empty(3);
@@ -503,6 +504,12 @@ mod tests {
             e.contains("the file changed after its signature was checked"),
             "{e}"
         );
+        // Bytes after the last effect: the finished restore reads to the end and refuses them.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let snapshot = Snapshot::decode(longer).unwrap();
+        let e = Restoring::new(&snapshot).unwrap().finish().unwrap_err();
+        assert!(e.contains("bytes follow"), "{e}");
     }
 
     #[test]

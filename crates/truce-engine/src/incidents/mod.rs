@@ -440,16 +440,10 @@ impl Incidents {
 
     /// Adds the observation at the next position (whose record `members` holds already) and
     /// returns the root of its incident.
-    pub(crate) fn insert(
-        &mut self,
-        agreement: &Arc<str>,
-        family: Family,
-        p: LinkPoint,
-        m: &MemberFacts,
-        members: &impl Members,
-    ) -> u32 {
+    pub(crate) fn insert(&mut self, p: LinkPoint, members: &impl Members) -> u32 {
         let position = self.components.len() as u32;
-        let roots = self.components.insert(agreement, family, p);
+        let (agreement, family, m) = members.member(position);
+        let roots = self.components.insert(&agreement, family, p);
         let Some((&keep, rest)) = roots.split_first() else {
             self.roots += 1;
             return position;
@@ -460,7 +454,7 @@ impl Incidents {
             merged.absorb(other, *r, &self.components);
         }
         self.roots -= rest.len();
-        merged.add_member(position, &p, m, &self.components);
+        merged.add_member(position, &p, &m, &self.components);
         self.by_root.insert(keep, merged);
         keep
     }

@@ -70,7 +70,7 @@ struct Fixture {
 impl Fixture {
     fn insert(&mut self, a: &Arc<str>, family: Family, p: LinkPoint, m: &MemberFacts) -> u32 {
         self.members.0.push((a.clone(), family, m.clone()));
-        self.inc.insert(a, family, p, m, &self.members)
+        self.inc.insert(p, &self.members)
     }
 
     fn get(&self, root: u32) -> Option<Cow<'_, Incident>> {
