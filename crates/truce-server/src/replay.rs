@@ -68,8 +68,10 @@ const MIN_PER_THREAD: usize = 256;
 pub struct PreparedLeaf {
     /// RFC 6962 leaf hash of the leaf bytes.
     pub leaf_hash: [u8; 32],
-    /// `None` for a leaf that was only hashed (its effect comes from a snapshot).
-    decoded: Option<Result<(i64, Prepared), String>>,
+    /// `None` for a leaf that was only hashed (its effect comes from a snapshot). Boxed: a
+    /// prepared payload is hundreds of bytes, and a page of leaves is moved between threads
+    /// and iterated by value, most of them only hashed when a snapshot covers them.
+    decoded: Option<Result<(i64, Box<Prepared>), String>>,
 }
 
 impl PreparedLeaf {
@@ -346,7 +348,7 @@ fn prepare_part<L: AsRef<[u8]>>(
                         .map_err(|e| e.to_string())
                         .and_then(|l| {
                             Prepared::new(l.envelope)
-                                .map(|p| (l.time_ms, p))
+                                .map(|p| (l.time_ms, Box::new(p)))
                                 .map_err(|r| format!("no longer admissible: {r}"))
                         }),
                 ),
@@ -355,7 +357,7 @@ fn prepare_part<L: AsRef<[u8]>>(
         .collect();
     keyring.preverify_batch(
         out.iter_mut()
-            .filter_map(|l| l.decoded.as_mut()?.as_mut().ok().map(|(_, p)| p)),
+            .filter_map(|l| l.decoded.as_mut()?.as_mut().ok().map(|(_, p)| &mut **p)),
     );
     out
 }

@@ -54,7 +54,10 @@ impl Filter {
         let h1 = hash;
         let h2 = hash.rotate_left(32) | 1;
         (0..HASHES).map(move |i| {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
+            // `g mod m` by multiply-shift (Lemire): as uniform for a uniform `g`, without the
+            // division that made eleven of them most of an insertion's cost.
+            let g = h1.wrapping_add(i.wrapping_mul(h2));
+            let bit = ((u128::from(g) * u128::from(m)) >> 64) as u64;
             ((bit / 64) as usize, 1u64 << (bit % 64))
         })
     }
