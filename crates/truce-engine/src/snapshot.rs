@@ -228,9 +228,11 @@ pub struct Snapshot {
     pub root: [u8; 32],
     count: u64,
     observations: u64,
-    index_section: Vec<u8>,
-    /// The effects in memory, or those read with the header from a stream.
+    /// The header, the index section and the effects in memory, or those read with the
+    /// header from a stream.
     body: Vec<u8>,
+    /// The index section in `body` (whole in either case).
+    indexes: std::ops::Range<usize>,
     /// Where the effects start in `body`.
     start: usize,
     /// The rest of the stream, taken by [`Snapshot::effects`] (`None` when decoded from memory).
@@ -400,8 +402,8 @@ impl Snapshot {
             root: h.root,
             count: h.count,
             observations: h.observations,
-            index_section: body[h.indexes.clone()].to_vec(),
             start: h.indexes.end,
+            indexes: h.indexes,
             streamed: rest.is_some(),
             rest: std::sync::Mutex::new(rest),
             body,
@@ -449,7 +451,7 @@ impl Snapshot {
     /// (without decoding the effects); a decoding error ends them.
     pub fn indexes(&self) -> Indexes<'_> {
         Indexes {
-            r: Reader::new(&self.index_section),
+            r: Reader::new(&self.body[self.indexes.clone()]),
             left: self.count,
             size: self.size,
             next: 0,

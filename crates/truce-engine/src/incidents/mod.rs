@@ -485,14 +485,14 @@ impl Incidents {
         if !self.components.is_root(root) {
             return None;
         }
-        // Members share their incident's agreement and family: the root's record says which.
-        let (root_agreement, root_family, _) = members.member(root);
-        if root_family != family || *root_agreement != **agreement {
+        // Members share their incident's agreement and family: its aggregate says which (a
+        // single-report incident gets one to grow from now on).
+        let incident = self.aggregate_mut(root, members);
+        if incident.family != family || *incident.agreement != **agreement {
             return None;
         }
         self.components.restore(agreement, family, p, root)?;
-        // A single-report incident gets an aggregate to grow (borrowed apart from `components`).
-        self.aggregate_mut(root, members);
+        // Borrowed again, apart from `components`.
         let incident = self.by_root.get_mut(&root)?;
         incident.add_member(position, &p, m, &self.components);
         if started {

@@ -213,6 +213,29 @@ fn an_effect_that_does_not_fit_the_state_is_refused() {
             "root {root}, started {started}"
         );
     }
+    // A root of another family: members share their incident's agreement and family.
+    let mut s = fresh();
+    let mut r = record.clone();
+    r.index = s.size();
+    s.restore(Saved::Observation {
+        record: r,
+        root: 0,
+        started: true,
+    })
+    .unwrap();
+    let mut other = record.clone();
+    other.index = s.size();
+    other.event_type = match record.event_type.family() {
+        truce_model::taxonomy::Family::Harm => truce_model::taxonomy::EventType::Explosion,
+        _ => truce_model::taxonomy::EventType::Damage,
+    };
+    other.family = other.event_type.family();
+    let bad = Saved::Observation {
+        record: other,
+        root: 0,
+        started: false,
+    };
+    assert_eq!(s.restore(bad), Err(SnapshotError::Invalid("incident root")));
 }
 
 #[test]
