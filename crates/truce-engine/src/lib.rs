@@ -23,12 +23,14 @@
 //! | record (`observation_record`) | 88 | queries filter on it, views and the digest read it |
 //! | payload id, packed, and the id table | ~30 | decisions, disputes and incident ids name observations by id |
 //! | query lists and block summaries (`observation_query`) | ~17 | selective queries without a scan |
-//! | link inputs, union-find parent ([`incidents::link`]) | 60 | every later report may link to any earlier one |
-//! | grid cell entry and its share of the cell | ~90 | the fast tier of the link search reads only its cells |
+//! | union-find parent ([`incidents::link`]) | 4 | incidents are the components of the link graph |
+//! | grid cell entry and its share of the cell | ~76 | every later report may link to any earlier one; the link search reads only its cells |
 //! | share of incident aggregates (single-report incidents are built from the record) | ~20 | incident views and status |
 //!
-//! About 310 bytes in all, against about 780 before the records became fixed-size and the query
-//! R-tree became lists. The payload itself (weapon, targets, direction, evidence, text) is never
+//! About 235 bytes in all, against about 780 before the records became fixed-size and the query
+//! R-tree became lists, and 310 before the link search stopped keeping its own copies of each
+//! event point (a vector of link inputs by position, and latitude, longitude and radius in every
+//! grid entry): the exact check reads the few points it needs from the records. The payload itself (weapon, targets, direction, evidence, text) is never
 //! resident: readers take it from the log by index. Meeting DESIGN §11 needs the link inputs,
 //! grid and records of observations outside the clustering horizon on disk, not in memory; that
 //! is the next step, not this layout.

@@ -30,7 +30,7 @@ use truce_model::taxonomy::Family;
 
 use crate::State;
 use crate::agreements::{AgreementStatus, rfc3339};
-use crate::incidents::{LinkParams, LinkPoint, MemberFacts, Members};
+use crate::incidents::{LinkParams, LinkPoint, MemberFacts, Members, Place};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
 use crate::observation_record::{ObservationRecord, RecordLog, Records as _, Stored};
@@ -174,6 +174,17 @@ impl Members for Observations {
             version: r.version,
         };
         (self.name(r.agreement).clone(), r.event_type.family(), facts)
+    }
+
+    fn place(&self, position: u32) -> Place {
+        let r = self
+            .at(position)
+            .expect("incident positions are observation positions");
+        Place {
+            point: r.point(),
+            from_ms: r.from_ms,
+            to_ms: r.to_ms,
+        }
     }
 }
 

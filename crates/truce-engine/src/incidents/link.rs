@@ -51,13 +51,12 @@
 //! level), a scan of their entries, one R-tree query only when the wide tier holds anything,
 //! exact checks of the filtered candidates and near-constant union-find work (path halving).
 //! Insertion of a wide one: an R-tree query and insertion (O(log n + k)) and a grid query bounded
-//! by the occupied cells of its days (`grid`). Memory per observation: the link inputs
-//! (56 bytes) and the parent pointer (4 bytes), plus in the fast tier a 56-byte cell entry (a copy
-//! of the link inputs next to the filter's, so that no candidate is read outside its cell) and its
-//! share of the cell's slot and spare capacity, about 100 bytes in all (`grid`; about 160
-//! bytes per observation with the rest at 1M points), or in the wide tier the box (36 bytes) and
-//! about 10 % R-tree node overhead.
-
+//! by the occupied cells of its days (`grid`). Memory per observation: the parent pointer
+//! (4 bytes), plus in the fast tier a 36-byte cell entry and its share of the cell's slot and
+//! spare capacity, about 80 bytes in all (`grid`), or in the wide tier the box with the link
+//! inputs (about 100 bytes with the R-tree's node overhead). The event points themselves are
+//! the caller's: [`Components::insert`] reads the few it needs for an exact check through a
+//! closure (the state's observation records hold them anyway).
 mod grid;
 mod table;
 #[cfg(test)]
@@ -68,7 +67,7 @@ use std::sync::Arc;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
-use truce_model::observation::{Position, haversine_m};
+use truce_model::observation::{EventPoint, Position, haversine_m};
 use truce_model::taxonomy::Family;
 
 use grid::{ChordMemo, Grid, Probe, chord};
@@ -121,6 +120,15 @@ pub struct LinkPoint {
 }
 
 impl LinkPoint {
+    /// Its event point.
+    pub fn event_point(&self) -> EventPoint {
+        EventPoint {
+            lat: self.lat,
+            lon: self.lon,
+            radius_m: self.radius_m,
+        }
+    }
+
     /// Whether `self` and `other` are linked (the predicate of the module docs; same agreement and
     /// family are the caller's part).
     pub fn links(&self, other: &LinkPoint) -> bool {
@@ -147,8 +155,10 @@ impl LinkPoint {
     }
 }
 
-/// A box in (x, y, z, days).
-type Box4 = GeomWithData<Rectangle<[f32; 4]>, u32>;
+/// A box in (x, y, z, days), with the position and link inputs of its observation (the wide
+/// tier is a few per cent of observations at most: its boxes carry what the exact check needs,
+/// as the grid's entries do).
+type Box4 = GeomWithData<Rectangle<[f32; 4]>, (u32, LinkPoint)>;
 
 /// Both tiers of one (agreement, family).
 #[derive(Debug, Clone, Default)]
@@ -175,7 +185,10 @@ impl Tiers {
             return;
         }
         let e = envelope(probe, p.radius_m, 0);
-        let b = GeomWithData::new(Rectangle::from_corners(e.lower(), e.upper()), position);
+        let b = GeomWithData::new(
+            Rectangle::from_corners(e.lower(), e.upper()),
+            (position, *p),
+        );
         if defer {
             self.deferred.push(b);
         } else {
@@ -204,9 +217,9 @@ impl Tiers {
 /// The components of the link graph over every observation inserted so far.
 #[derive(Debug, Clone, Default)]
 pub struct Components {
-    /// Link inputs by position.
-    points: Vec<LinkPoint>,
-    /// Union-find parent by position (a root is its own parent).
+    /// Union-find parent by position (a root is its own parent). The link inputs are kept by
+    /// the tiers alone (each observation's in its grid entry or wide box), and the state's
+    /// records hold them anyway: no third copy by position.
     parent: Vec<u32>,
     /// The tiers of each (agreement, family), indexed by `keys`.
     tiers: Vec<Tiers>,
@@ -221,58 +234,72 @@ pub struct Components {
 impl Components {
     /// Makes room for `additional` more observations.
     pub fn reserve(&mut self, additional: usize) {
-        self.points.reserve_exact(additional);
         self.parent.reserve_exact(additional);
     }
 
     /// Number of observations inserted.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.parent.len()
     }
 
     /// Whether nothing was inserted yet.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
-    }
-
-    /// The link inputs of the observation at `position`.
-    pub fn point(&self, position: u32) -> &LinkPoint {
-        &self.points[position as usize]
+        self.parent.is_empty()
     }
 
     /// Adds the next observation (position = [`Components::len`]) of `agreement` and `family`,
     /// links it to every earlier observation it is linked with, and returns the roots of the
     /// components it joined, as they were before the insertion (sorted, without duplicates).
     /// The new component's root is the smallest of them, or the new position if it joined none.
-    pub fn insert(&mut self, agreement: &Arc<str>, family: Family, p: LinkPoint) -> Vec<u32> {
-        let position = u32::try_from(self.points.len()).expect("fewer than 2^32 observations");
+    ///
+    /// `event_point` gives the event point of an earlier observation by position: the grid keeps
+    /// everything else the exact check needs, and the caller's records hold the points anyway.
+    pub fn insert(
+        &mut self,
+        agreement: &Arc<str>,
+        family: Family,
+        p: LinkPoint,
+        event_point: impl Fn(u32) -> EventPoint,
+    ) -> Vec<u32> {
+        let position = u32::try_from(self.parent.len()).expect("fewer than 2^32 observations");
         let index = self.tiers_of(agreement, family);
         let probe = Probe::new(&p, &mut self.chords);
         let mut joined = std::mem::take(&mut self.joined);
         joined.clear();
-        let (tiers, points) = (&mut self.tiers[index], &self.points);
+        let tiers = &mut self.tiers[index];
         tiers.flush();
         if probe.is_finite() {
             if tiers.wide.size() > 0 {
                 let query = envelope(&probe, p.radius_m + p.params.cluster_m, p.params.gap_ms);
                 for candidate in tiers.wide.locate_in_envelope_intersecting(&query) {
-                    if p.links(&points[candidate.data as usize]) {
-                        joined.push(candidate.data);
+                    let (other, point) = &candidate.data;
+                    if p.links(point) {
+                        joined.push(*other);
                     }
                 }
             }
-            tiers.grid.query(&probe, |other, point| {
-                debug_assert_eq!(
-                    point, &points[other as usize],
-                    "the grid keeps the link inputs"
+            tiers.grid.query(&probe, |c| {
+                let exact = || {
+                    let at = event_point(c.position);
+                    p.links(&LinkPoint {
+                        lat: at.lat,
+                        lon: at.lon,
+                        radius_m: at.radius_m,
+                        from_ms: c.from_ms,
+                        to_ms: c.to_ms,
+                        params: c.params,
+                    })
+                };
+                debug_assert!(
+                    !c.linked || exact(),
+                    "a certain link the exact check refuses"
                 );
-                if p.links(point) {
-                    joined.push(other);
+                if c.linked || exact() {
+                    joined.push(c.position);
                 }
             });
         }
         tiers.add(&probe, &p, position, false);
-        self.points.push(p);
         self.parent.push(position);
         let mut roots: Vec<u32> = joined.iter().map(|&o| self.find(o)).collect();
         self.joined = joined;
@@ -295,14 +322,13 @@ impl Components {
         p: LinkPoint,
         root: u32,
     ) -> Option<()> {
-        let position = u32::try_from(self.points.len()).expect("fewer than 2^32 observations");
+        let position = u32::try_from(self.parent.len()).expect("fewer than 2^32 observations");
         if root != position && self.parent.get(root as usize) != Some(&root) {
             return None;
         }
         let index = self.tiers_of(agreement, family);
         let probe = Probe::new(&p, &mut self.chords);
         self.tiers[index].add(&probe, &p, position, true);
-        self.points.push(p);
         self.parent.push(root);
         Some(())
     }

@@ -27,14 +27,14 @@
 //! under.
 //!
 //! # Memory
-//! Resident per observation: the link inputs ([`LinkPoint`], 56 bytes), its f32 box in the
-//! R-tree or its cell entry in the grid (see [`link`]) and the union-find parent (4 bytes).
-//! Nothing else: what a single-report incident is made of (agreement, affiliation, count,
-//! version, type) is read from the observation's record (`Members`), which the state keeps
-//! anyway. Only incidents with more than one member or with a ruling keep an [`Incident`]
-//! aggregate (168 bytes plus its member and tally lists); a single-report incident — 98 % of
-//! 200k realistically spread reports — is built when a reader asks for it, the same value the
-//! aggregate would hold. The state's whole budget per observation is in the crate docs.
+//! Resident per observation: its grid cell entry (36 bytes and its share of the cell) or its
+//! box in the R-tree (see [`link`]) and the union-find parent (4 bytes). Nothing else: where
+//! and when it was observed, and what a single-report incident is made of (agreement,
+//! affiliation, count, version, type), are read from the observation's record ([`Members`]),
+//! which the state keeps anyway. Only incidents with more than one member or with a ruling
+//! keep an [`Incident`] aggregate (168 bytes plus its member and tally lists); a single-report
+//! incident — 98 % of 200k realistically spread reports — is built when a reader asks for it,
+//! the same value the aggregate would hold. The state's whole budget per observation is in the crate docs.
 
 pub mod link;
 pub(crate) mod query;
@@ -48,6 +48,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use truce_model::entry::Ruling;
+use truce_model::observation::EventPoint;
 use truce_model::taxonomy::{EventType, Family};
 
 pub use link::{LinkParams, LinkPoint};
@@ -189,7 +190,7 @@ impl Incident {
         position: u32,
         agreement: Arc<str>,
         family: Family,
-        p: &LinkPoint,
+        p: &Place,
         m: &MemberFacts,
     ) -> Incident {
         Incident {
@@ -213,7 +214,7 @@ impl Incident {
     }
 
     /// Folds `other` (a component that just joined this one) into `self`.
-    fn absorb(&mut self, other: Incident, other_root: u32, points: &link::Components) {
+    fn absorb(&mut self, other: Incident, other_root: u32, records: &impl Members) {
         let mut members = other.members;
         if members.len() > self.members.len() {
             std::mem::swap(&mut self.members, &mut members);
@@ -225,7 +226,7 @@ impl Incident {
         self.absorbed.insert(at, other_root);
         self.from_ms = self.from_ms.min(other.from_ms);
         self.to_ms = self.to_ms.max(other.to_ms);
-        let key = |pos: u32| (points.point(pos).radius_m, pos);
+        let key = |pos: u32| (records.place(pos).point.radius_m, pos);
         if key(other.locator) < key(self.locator) {
             self.locator = other.locator;
         }
@@ -242,18 +243,12 @@ impl Incident {
 
     /// Adds the observation at `position`, the highest so far, which joined this incident on
     /// arrival (so it was never an incident of its own and names none).
-    fn add_member(
-        &mut self,
-        position: u32,
-        p: &LinkPoint,
-        m: &MemberFacts,
-        points: &link::Components,
-    ) {
+    fn add_member(&mut self, position: u32, p: &Place, m: &MemberFacts, members: &impl Members) {
         self.members.push(position);
         self.from_ms = self.from_ms.min(p.from_ms);
         self.to_ms = self.to_ms.max(p.to_ms);
         // Ties keep the lower position, which the locator already has.
-        if p.radius_m < points.point(self.locator).radius_m {
+        if p.point.radius_m < members.place(self.locator).point.radius_m {
             self.locator = position;
         }
         self.types |= type_bit(m.event_type);
@@ -381,6 +376,32 @@ fn merge_sorted(into: &mut Vec<u32>, mut other: Vec<u32>) {
 pub(crate) trait Members {
     /// The agreement, family and facts of the observation at `position`.
     fn member(&self, position: u32) -> (Arc<str>, Family, MemberFacts);
+
+    /// The event point and observed window of the observation at `position`.
+    fn place(&self, position: u32) -> Place;
+}
+
+/// Where and when one member was observed: what an incident's window and location are made of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Place {
+    pub(crate) point: EventPoint,
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+}
+
+impl Place {
+    /// The place of an observation with link inputs `p`.
+    pub(crate) fn of(p: &LinkPoint) -> Place {
+        Place {
+            point: EventPoint {
+                lat: p.lat,
+                lon: p.lon,
+                radius_m: p.radius_m,
+            },
+            from_ms: p.from_ms,
+            to_ms: p.to_ms,
+        }
+    }
 }
 
 /// Every incident, by root position.
@@ -403,13 +424,7 @@ impl Incidents {
     /// other).
     fn singleton(&self, position: u32, members: &impl Members) -> Incident {
         let (agreement, family, m) = members.member(position);
-        Incident::single(
-            position,
-            agreement,
-            family,
-            self.components.point(position),
-            &m,
-        )
+        Incident::single(position, agreement, family, &members.place(position), &m)
     }
 
     /// The aggregate of the incident rooted at `root`, taken out to be merged or changed.
@@ -443,7 +458,9 @@ impl Incidents {
     pub(crate) fn insert(&mut self, p: LinkPoint, members: &impl Members) -> u32 {
         let position = self.components.len() as u32;
         let (agreement, family, m) = members.member(position);
-        let roots = self.components.insert(&agreement, family, p);
+        let roots = self
+            .components
+            .insert(&agreement, family, p, |at| members.place(at).point);
         let Some((&keep, rest)) = roots.split_first() else {
             self.roots += 1;
             return position;
@@ -451,10 +468,10 @@ impl Incidents {
         let mut merged = self.take(keep, members);
         for r in rest {
             let other = self.take(*r, members);
-            merged.absorb(other, *r, &self.components);
+            merged.absorb(other, *r, members);
         }
         self.roots -= rest.len();
-        merged.add_member(position, &p, &m, &self.components);
+        merged.add_member(position, &Place::of(&p), &m, members);
         self.by_root.insert(keep, merged);
         keep
     }
@@ -494,7 +511,7 @@ impl Incidents {
         self.components.restore(agreement, family, p, root)?;
         // Borrowed again, apart from `components`.
         let incident = self.by_root.get_mut(&root)?;
-        incident.add_member(position, &p, m, &self.components);
+        incident.add_member(position, &Place::of(&p), m, members);
         if started {
             // Positions come in ascending order: the list stays sorted.
             incident.absorbed.push(position);
@@ -592,11 +609,6 @@ impl Incidents {
     /// Number of incidents.
     pub(crate) fn len(&self) -> usize {
         self.roots
-    }
-
-    /// The link inputs of the observation at `position`.
-    pub(crate) fn point(&self, position: u32) -> &LinkPoint {
-        self.components.point(position)
     }
 }
 

@@ -69,7 +69,7 @@ impl Incidents {
         let mut items = Vec::new();
         let mut more = false;
         for (root, incident) in self.range(first_position, members) {
-            if !self.matches(q, &incident, &status) {
+            if !Self::matches(q, &incident, &status, members) {
                 continue;
             }
             if items.len() == limit {
@@ -82,10 +82,10 @@ impl Incidents {
     }
 
     fn matches(
-        &self,
         q: &IncidentQuery,
         i: &Incident,
         status: &impl Fn(&Incident) -> IncidentStatus,
+        members: &impl super::Members,
     ) -> bool {
         if q.from_ms.is_some_and(|f| i.to_ms < f) || q.to_ms.is_some_and(|t| i.from_ms > t) {
             return false;
@@ -97,7 +97,7 @@ impl Incidents {
             return false;
         }
         if let Some(b) = &q.bbox {
-            let p = self.point(i.locator);
+            let p = members.place(i.locator).point;
             if !b.contains(p.lon, p.lat) {
                 return false;
             }

@@ -52,11 +52,16 @@ fn dispute(index: u64, named: &str) -> DisputeRecord {
 
 /// The members incidents read, listed (the state reads them from its observation records).
 #[derive(Default)]
-struct Listed(Vec<(Arc<str>, Family, MemberFacts)>);
+struct Listed(Vec<(Arc<str>, Family, MemberFacts, Place)>);
 
 impl Members for Listed {
     fn member(&self, position: u32) -> (Arc<str>, Family, MemberFacts) {
-        self.0[position as usize].clone()
+        let (a, f, m, _) = &self.0[position as usize];
+        (a.clone(), *f, m.clone())
+    }
+
+    fn place(&self, position: u32) -> Place {
+        self.0[position as usize].3
     }
 }
 
@@ -69,7 +74,9 @@ struct Fixture {
 
 impl Fixture {
     fn insert(&mut self, a: &Arc<str>, family: Family, p: LinkPoint, m: &MemberFacts) -> u32 {
-        self.members.0.push((a.clone(), family, m.clone()));
+        self.members
+            .0
+            .push((a.clone(), family, m.clone(), Place::of(&p)));
         self.inc.insert(p, &self.members)
     }
 

@@ -8,7 +8,7 @@ use truce_model::observation::EventPoint;
 use truce_model::taxonomy::EventType;
 
 use super::query::IncidentQuery;
-use super::{Incident, IncidentStatus};
+use super::{Incident, IncidentStatus, Members};
 use crate::State;
 use crate::observation_record::ObservationRecord;
 
@@ -82,16 +82,12 @@ impl State {
         let known = "incident positions are observation positions";
         let id = |p: u32| self.observations.id(p).expect(known);
         let first = self.observations.at(root).expect(known);
-        let locator = self.incidents.point(incident.locator);
+        let locator = self.observations.place(incident.locator).point;
         IncidentView {
             id: id(root),
             index: first.index,
             status: self.incident_status(&incident),
-            location: EventPoint {
-                lat: locator.lat,
-                lon: locator.lon,
-                radius_m: locator.radius_m,
-            },
+            location: locator,
             members: {
                 let mut positions = incident.members.clone();
                 positions.sort_unstable();

@@ -42,8 +42,20 @@
 //! cell holds reports from all hours of it, and a query reaches minutes to hours). Each of those
 //! entries is filtered on its window (exact integers: `gap ≤ gap_a`) and on
 //! its chord (`|u_a − u_b| ≤ chord(r_a + c_a) + chord(r_b)` + pad, in `f64` from the `f32`
-//! vector); only survivors go to [`super::LinkPoint::links`], which alone decides.
+//! vector).
 //!
+//! # Certain links
+//! Most survivors are linked, and most of them far inside the limit. The grid decides those
+//! itself: the time half of [`super::LinkPoint::links`] is integers it holds, and the distance
+//! half holds for certain when `|u_a − u_b| ≤ L − pad`, where `L = x − x³/24` (`x = limit / R`,
+//! `limit = r_a + r_b↓ + min(c_a, c_b)` with `r_b` rounded down to `f32`) is a lower bound of
+//! `chord(limit)` (`sin y ≥ y − y³/6`): the `f32` vector is within 5.2e-8 of the `f64` one, the
+//! pad is 2.5e-7, so the true chord is below `chord(limit)` by more than a metre's worth, far
+//! beyond the `f64` rounding of the haversine. Only a survivor nearer the limit than that goes
+//! to [`super::LinkPoint::links`], with its event point read from the caller's records: the
+//! cell does not keep latitude and longitude, which the exact check alone reads. Debug builds
+//! check every certain link against the exact check.
+
 //! # Complexity
 //! A query of a level whose cube range × bucket range is small (≤ [`ENUMERATE_AT_MOST`] cells,
 //! the usual case: 1–8 cubes, 1–2 buckets) looks each cell up directly, in batches whose cache
@@ -55,17 +67,17 @@
 //! never more than the cells of its time range. Insertion: one table slot, one push, plus one push
 //! to the bucket's occupied list when the cell is new. On the 1M-point benchmark
 //! (bench/RESULTS.md) a query looks up 2.7 cubes, finds 1.8 cells and reads 24 entries, of which
-//! 2.5 go to the exact check for 2.3 links.
+//! 2.5 pass the filter for 2.3 links; 2.1 of them are certain and 0.35 go to the exact check.
 //!
 //! # Memory
-//! An entry is 56 bytes: the `f64` latitude, longitude and radius, the `f32` unit vector and
-//! chord of the radius, the window as two `u32` offsets in its bucket, the position and the index
-//! of its parameters. A cell adds a 40-byte slot (key and vector header) in a table at most half
-//! full, 8 bytes in its bucket's occupied list, and the vector's spare capacity (cells start at
-//! capacity 1, then 4, and double). Measured at 1M benchmark points (261,566 cells): 56 bytes of
-//! entry, 21 of table slots, 2 of occupied lists and about 20 of spare capacity per observation,
-//! about 100 bytes in the grid; with the 56-byte [`super::LinkPoint`] and the 4-byte parent
-//! pointer that [`super::Components`] keeps for every observation, about 160 bytes resident per
+//! An entry is 36 bytes: the `f32` unit vector, chord of the radius and radius, the window as
+//! two `u32` offsets in its bucket, the position and the index of its parameters. A cell adds a
+//! 40-byte slot (key and vector header) in a table at most half full, 8 bytes in its bucket's
+//! occupied list, and the vector's spare capacity (cells start at capacity 1, then 4, and
+//! double). On the 1M-point benchmark (261,566 cells) the grid takes about 80 bytes per
+//! observation (`cluster_bench`'s RSS growth: 80 MB, against 100 MB when entries were 56 bytes
+//! with their own copy of the latitude, longitude and radius); with the 4-byte parent pointer
+//! that [`super::Components`] keeps for every observation, about 84 bytes resident per
 //! observation of the fast tier.
 
 use std::collections::BTreeMap;
@@ -73,7 +85,7 @@ use std::collections::BTreeMap;
 use truce_model::observation::EARTH_RADIUS_M;
 
 use super::table::{CellKey, CellTable};
-use super::{LinkParams, LinkPoint, up};
+use super::{LinkParams, LinkPoint, down, up};
 
 /// Number of levels; the coarsest has side `2^(LEVELS − 19)` chord (≈ 100 km), at least
 /// [`SIDE_PER_FOOTPRINT`] × the footprint of any observation of the fast tier.
@@ -120,6 +132,8 @@ pub(super) struct Probe {
     pub from_ms: i64,
     pub to_ms: i64,
     pub gap_ms: i64,
+    pub radius_m: f64,
+    pub cluster_m: f64,
     /// The grid level, for an observation of the fast tier; `None` for the R-tree tier.
     pub level: Option<usize>,
 }
@@ -172,6 +186,8 @@ impl Probe {
             from_ms: p.from_ms,
             to_ms: p.to_ms,
             gap_ms: gap,
+            radius_m: r,
+            cluster_m: c,
             level: small.then(|| level_for(kf)),
         }
     }
@@ -222,18 +238,17 @@ fn unpack(spatial: u64) -> [i64; 3] {
     [field(40), field(20), field(0)]
 }
 
-/// One observation of the fast tier, as its cell stores it: the filter's inputs, and every
-/// input of [`LinkPoint::links`] bit for bit, so that the exact check of a candidate reads
-/// nothing outside the cell.
+/// One observation of the fast tier, as its cell stores it: the inputs of the filter and of
+/// the certain link (see [`Grid`]'s docs), not the event point's latitude and longitude, which
+/// only the exact check of a borderline candidate reads, from the caller's records.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    lat: f64,
-    lon: f64,
-    radius_m: f64,
     /// Unit vector, rounded to nearest.
     unit: [f32; 3],
     /// `chord(radius)`, rounded up.
     kr: f32,
+    /// `radius`, rounded down.
+    radius: f32,
     /// `from_ms` − the bucket's start.
     from_off: u32,
     /// `to_ms − from_ms`.
@@ -241,6 +256,26 @@ struct Entry {
     position: u32,
     /// Index of its [`LinkParams`] in [`Grid::params`].
     params: u32,
+}
+
+/// A stored observation that passed the grid's filter: linked for certain, or to be checked
+/// with [`LinkPoint::links`] (its window and parameters are here, its event point is the
+/// caller's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Candidate {
+    pub position: u32,
+    /// Linked for certain: the exact check would say so (see [`Grid`]'s docs).
+    pub linked: bool,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub params: LinkParams,
+}
+
+/// A lower bound of `chord(m)` for `m ≥ 0`, without a sine: `2 sin(y) ≥ 2y − y³/3` for
+/// `y = m / 2R ≥ 0`. NaN or negative when no bound is useful.
+fn chord_at_least(m: f64) -> f64 {
+    let x = m / EARTH_RADIUS_M;
+    x - x * x * x / 24.0
 }
 
 /// Per-level bounds over every entry stored there, and the occupied cells by bucket.
@@ -339,10 +374,9 @@ impl Grid {
         self.cells.values().map(Vec::len).sum()
     }
 
-    /// Calls `found` with the position and link inputs of every stored observation that passes
-    /// the window and chord filters against `probe` (a superset of its links; each position at
-    /// most once).
-    pub(super) fn query(&self, probe: &Probe, mut found: impl FnMut(u32, &LinkPoint)) {
+    /// Calls `found` with every stored observation that passes the window and chord filters
+    /// against `probe` (a superset of its links; each position at most once).
+    pub(super) fn query(&self, probe: &Probe, mut found: impl FnMut(Candidate)) {
         debug_assert!(!self.unsorted, "a deferred insertion not flushed");
         let mut levels = self.occupied_levels;
         while levels != 0 {
@@ -352,7 +386,7 @@ impl Grid {
         }
     }
 
-    fn query_level(&self, j: usize, probe: &Probe, found: &mut impl FnMut(u32, &LinkPoint)) {
+    fn query_level(&self, j: usize, probe: &Probe, found: &mut impl FnMut(Candidate)) {
         let level = &self.levels[j];
         let t_lo = probe.from_ms.saturating_sub(level.max_span_ms);
         let t_hi = probe.to_ms.saturating_add(probe.gap_ms);
@@ -399,7 +433,7 @@ impl Grid {
         bucket: i64,
         probe: &Probe,
         time: &TimeFilter,
-        found: &mut impl FnMut(u32, &LinkPoint),
+        found: &mut impl FnMut(Candidate),
     ) {
         const BATCH: usize = 8;
         let mut keys = [CellKey { spatial: 0, bucket }; BATCH];
@@ -427,7 +461,7 @@ impl Grid {
         keys: &[CellKey],
         probe: &Probe,
         time: &TimeFilter,
-        found: &mut impl FnMut(u32, &LinkPoint),
+        found: &mut impl FnMut(Candidate),
     ) {
         let touched = keys.iter().fold(0u64, |acc, &k| acc ^ self.cells.touch(k));
         std::hint::black_box(touched);
@@ -456,7 +490,7 @@ impl Grid {
         key: CellKey,
         probe: &Probe,
         time: &TimeFilter,
-        found: &mut impl FnMut(u32, &LinkPoint),
+        found: &mut impl FnMut(Candidate),
     ) {
         if let Some(entries) = self.cells.get(key) {
             self.scan_entries(entries, key.bucket, probe, time, found);
@@ -470,7 +504,7 @@ impl Grid {
         bucket: i64,
         probe: &Probe,
         time: &TimeFilter,
-        found: &mut impl FnMut(u32, &LinkPoint),
+        found: &mut impl FnMut(Candidate),
     ) {
         let start = bucket * BUCKET_MS;
         let [ux, uy, uz] = probe.unit;
@@ -502,16 +536,26 @@ impl Grid {
             let dy = uy - f64::from(e.unit[1]);
             let dz = uz - f64::from(e.unit[2]);
             let bound = reach + f64::from(e.kr);
-            if dx * dx + dy * dy + dz * dz <= bound * bound {
-                let point = LinkPoint {
-                    lat: e.lat,
-                    lon: e.lon,
-                    radius_m: e.radius_m,
+            let d2 = dx * dx + dy * dy + dz * dz;
+            if d2 <= bound * bound {
+                let params = self.params[e.params as usize];
+                // The time half of `LinkPoint::links`, the same integers: exact.
+                let gap = (from.saturating_sub(probe.to_ms))
+                    .max(probe.from_ms.saturating_sub(to))
+                    .max(0);
+                if gap > probe.gap_ms.min(params.gap_ms) {
+                    continue;
+                }
+                let limit =
+                    probe.radius_m + f64::from(e.radius) + probe.cluster_m.min(params.cluster_m);
+                let sure = chord_at_least(limit) - PAD_CHORD;
+                found(Candidate {
+                    position: e.position,
+                    linked: sure > 0.0 && d2 <= sure * sure,
                     from_ms: from,
                     to_ms: to,
-                    params: self.params[e.params as usize],
-                };
-                found(e.position, &point);
+                    params,
+                });
             }
         }
     }
@@ -548,12 +592,10 @@ impl Grid {
             }
         };
         let entry = Entry {
-            lat: p.lat,
-            lon: p.lon,
-            radius_m: p.radius_m,
             params: u32::try_from(params).expect("fewer than 2^32 parameter sets"),
             unit: probe.unit.map(|u| u as f32),
             kr: up(probe.kr),
+            radius: down(p.radius_m),
             from_off: u32::try_from(probe.from_ms - bucket * BUCKET_MS).expect("within a bucket"),
             len: u32::try_from(probe.to_ms - probe.from_ms).expect("a short window"),
             position,

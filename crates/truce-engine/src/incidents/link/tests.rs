@@ -45,9 +45,50 @@ fn brute_force(items: &[(usize, Family, LinkPoint)]) -> Vec<u32> {
     label
 }
 
+/// Components and the event points they read, kept beside them as the state keeps its records.
+#[derive(Default)]
+struct Recorded {
+    c: Components,
+    points: Vec<LinkPoint>,
+}
+
+impl Recorded {
+    fn insert(&mut self, agreement: &Arc<str>, family: Family, p: LinkPoint) -> Vec<u32> {
+        self.points.push(p);
+        let points = &self.points;
+        self.c
+            .insert(agreement, family, p, |at| points[at as usize].event_point())
+    }
+
+    fn restore(
+        &mut self,
+        agreement: &Arc<str>,
+        family: Family,
+        p: LinkPoint,
+        root: u32,
+    ) -> Option<()> {
+        self.points.push(p);
+        self.c.restore(agreement, family, p, root)
+    }
+}
+
+impl std::ops::Deref for Recorded {
+    type Target = Components;
+
+    fn deref(&self) -> &Components {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Recorded {
+    fn deref_mut(&mut self) -> &mut Components {
+        &mut self.c
+    }
+}
+
 fn incremental(items: &[(usize, Family, LinkPoint)]) -> Vec<u32> {
     let agreements: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
-    let mut c = Components::default();
+    let mut c = Recorded::default();
     for (agreement, family, p) in items {
         c.insert(&agreements[*agreement], *family, *p);
     }
@@ -57,7 +98,7 @@ fn incremental(items: &[(usize, Family, LinkPoint)]) -> Vec<u32> {
 #[test]
 fn a_late_report_bridges_two_incidents_and_the_lowest_index_stays_root() {
     let agreement: Arc<str> = Arc::from("a");
-    let mut c = Components::default();
+    let mut c = Recorded::default();
     let hour = 3_600_000;
     // Two reports 10 km apart: not linked (1 + 1 + 3 km < 10 km).
     assert!(
@@ -111,7 +152,7 @@ fn distance_limit_is_inclusive_and_uses_the_smaller_tolerance() {
 #[test]
 fn antimeridian_and_poles() {
     let agreement: Arc<str> = Arc::from("a");
-    let mut c = Components::default();
+    let mut c = Recorded::default();
     c.insert(&agreement, Family::Fire, pt(10.0, 179.99, 500.0, 0, 0));
     let joined = c.insert(&agreement, Family::Fire, pt(10.0, -179.99, 500.0, 0, 0));
     assert_eq!(joined, vec![0], "2.2 km across the antimeridian");
@@ -238,9 +279,9 @@ fn with(p: LinkParams, lat: f64, lon: f64, radius_m: f64, from_ms: i64, to_ms: i
 
 /// Inserts `points` in order (one agreement and family) and returns the components and the
 /// roots each insertion joined.
-fn insert_all(points: &[LinkPoint]) -> (Components, Vec<Vec<u32>>) {
+fn insert_all(points: &[LinkPoint]) -> (Recorded, Vec<Vec<u32>>) {
     let agreement: Arc<str> = Arc::from("a");
-    let mut c = Components::default();
+    let mut c = Recorded::default();
     let joined = points
         .iter()
         .map(|p| c.insert(&agreement, Family::Fire, *p))
@@ -531,7 +572,7 @@ fn boundary_items_exercise_both_tiers_and_link() {
             .expect("a value")
             .current();
         let agreements: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
-        let mut c = Components::default();
+        let mut c = Recorded::default();
         for (agreement, family, p) in &items {
             linked += usize::from(!c.insert(&agreements[*agreement], *family, *p).is_empty());
         }
@@ -628,7 +669,7 @@ fn a_large_cell_filled_out_of_order_is_searched_by_window() {
     }
     let at = |k: i64| with(p, 48.0, 38.0, 100.0, T0 + k * 1_200_000, T0 + k * 1_200_000);
     for restored in [false, true] {
-        let mut c = Components::default();
+        let mut c = Recorded::default();
         for (position, &k) in order.iter().enumerate() {
             if restored {
                 c.restore(&agreement, Family::Fire, at(k), position as u32)
@@ -647,4 +688,52 @@ fn a_large_cell_filled_out_of_order_is_searched_by_window() {
             assert_eq!(joined, vec![position], "report {k} (restored: {restored})");
         }
     }
+}
+
+/// The grid decides most links without the exact check, from `f32` vectors and a lower bound of
+/// the chord of the limit: a pair at the limit, a centimetre or a few metres either side of it
+/// in distance, or a minute either side of the window's limit, is linked exactly when
+/// [`LinkPoint::links`] says so, in either order (debug builds also check every link the grid
+/// decided alone against the exact check).
+#[test]
+fn pairs_at_the_limit_are_decided_as_the_exact_check_decides() {
+    use truce_model::observation::{Position, destination};
+    let minute = 60_000;
+    let (mut linked, mut apart) = (0, 0);
+    for (radius_a, radius_b, cluster_m) in [
+        (0.0, 0.0, 40.0),
+        (100.0, 2_500.0, 500.0),
+        (1_000.0, 1_000.0, 3_000.0),
+    ] {
+        let (pa, pb) = (params(cluster_m, 15), params(cluster_m + 100.0, 30));
+        let limit = radius_a + radius_b + cluster_m;
+        for bearing in [0.0, 45.0, 90.0, 200.0] {
+            for delta in [-5.0, -1.6, -0.01, 0.0, 0.01, 1.6, 5.0] {
+                for late in [0, 15 * minute, 15 * minute + 1] {
+                    let a = with(pa, 48.3, 37.9, radius_a, T0, T0 + 30 * minute);
+                    let to = destination(
+                        Position {
+                            lat: a.lat,
+                            lon: a.lon,
+                        },
+                        bearing,
+                        limit + delta,
+                    );
+                    let from_b = a.to_ms + late;
+                    let b = with(pb, to.lat, to.lon, radius_b, from_b, from_b + 10 * minute);
+                    let want = a.links(&b);
+                    assert_eq!(want, b.links(&a), "the predicate is symmetric");
+                    for (first, second) in [(a, b), (b, a)] {
+                        let (_, joined) = insert_all(&[first, second]);
+                        assert_eq!(!joined[1].is_empty(), want, "{first:?} then {second:?}");
+                    }
+                    if want { linked += 1 } else { apart += 1 }
+                }
+            }
+        }
+    }
+    assert!(
+        linked > 50 && apart > 50,
+        "both sides of the limit are met: {linked} linked, {apart} apart"
+    );
 }
