@@ -284,6 +284,7 @@ async fn openapi_is_generated_and_complete() {
         "/v1/observations",
         "/v1/incidents",
         "/v1/incidents/{id}",
+        "/v1/incidents/{id}/members",
         "/v1/state",
         "/v1/log/vkeys",
     ] {

@@ -115,6 +115,8 @@ async fn incidents_status_rulings_and_queries() {
     assert_eq!(items[0]["id"], "a-1");
     assert_eq!(items[0]["status"], "corroborated");
     assert_eq!(items[0]["members"], json!(["a-1", "a-2"]));
+    assert_eq!(items[0]["member_count"], 2);
+    assert!(items[0]["members_next"].is_null(), "every member is listed");
     assert_eq!(items[0]["count"], 3, "the largest per-affiliation sum");
     assert_eq!(
         items[0]["location"]["radius_m"], 200.0,
@@ -136,6 +138,24 @@ async fn incidents_status_rulings_and_queries() {
         .map(|m| m["index"].as_u64().unwrap())
         .collect();
     assert_eq!(indexes, vec![a1, a2]);
+
+    // The members in pages, as for an incident too large to list whole.
+    let (status, m) = w.server.get("/v1/incidents/a-1/members?limit=1").await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["items"][0]["index"], a1);
+    let next = m["next"].as_str().expect("a second page").to_string();
+    let (_, m) = w
+        .server
+        .get(&format!("/v1/incidents/a-1/members?limit=1&cursor={next}"))
+        .await;
+    assert_eq!(m["items"][0]["id"], "a-2");
+    assert_eq!(m["items"][0]["index"], a2);
+    assert!(m["next"].is_null(), "{m}");
+    let (status, p) = w.server.get("/v1/incidents/a-2/members").await;
+    assert_eq!(status, 404, "a member is no incident id: {p}");
+    let (status, p) = w.server.get("/v1/incidents/a-1/members?limit=0").await;
+    assert_eq!(status, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("limit"), "{p}");
 
     // Who may rule, and on what.
     let decision = |id: &str, incident: &str, status: &str| json!({"id": id, "incident": incident, "status": status, "reason": "crater analysis"});

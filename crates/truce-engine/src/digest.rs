@@ -331,7 +331,7 @@ impl State {
         let mut line = Vec::new();
         for v in self.incidents() {
             line.clear();
-            incident_line(&v).write(&mut line);
+            incident_line(&v, self.member_ids(&v)).write(&mut line);
             line.push(b'\n');
             let last = chunks.last().expect("at least one chunk");
             if last.len() + line.len() > last.capacity() {
@@ -396,10 +396,10 @@ fn sort_lines(lines: &mut [&[u8]]) {
 /// Bytes per buffer of incident lines.
 const LINES_CHUNK: usize = 1 << 20;
 
-fn incident_line<'a>(v: &'a IncidentView<'_>) -> Canon<'a> {
+/// The digest line of `v`, whose members' ids are `members`, sorted (the view holds only the
+/// first page of them).
+fn incident_line<'a>(v: &'a IncidentView<'_>, members: Vec<&'a str>) -> Canon<'a> {
     let i = &*v.incident;
-    let mut members: Vec<&str> = v.members.iter().map(|m| &*m.id).collect();
-    members.sort_unstable();
     let affiliations = i
         .affiliations
         .iter()

@@ -392,3 +392,69 @@ mod sectors_and_late_reports {
         }
     }
 }
+
+/// An incident of more members than a view shows: the view holds the first
+/// [`crate::MEMBERS_SHOWN`] in log order and the cursor after them; its member count and sources
+/// cover every member; pages walk every member exactly once, in log order; the digest covers all
+/// of them, whatever the view shows.
+#[test]
+fn a_large_incident_is_shown_in_pages() {
+    use crate::MEMBERS_SHOWN;
+    let n = MEMBERS_SHOWN + 5;
+    // One incident of `n` reports; the last, beyond what a view shows, is the only one UA signed
+    // and has the id `last`.
+    let build = |last: &str| {
+        let mut w = World::in_force();
+        let (monitor, ua) = (w.monitor.clone(), w.ua.clone());
+        for k in 0..n {
+            let (key, id) = if k == n - 1 {
+                (&ua, last.to_string())
+            } else {
+                (&monitor, format!("o-{k}"))
+            };
+            let r = report(&w, &id, 48.0, 1000);
+            w.submit(key, "observation", r).unwrap();
+        }
+        w
+    };
+    let w = build("o-last");
+    let v = w.state.incident("o-0").expect("one incident");
+    assert_eq!(v.member_count, n);
+    assert_eq!(v.members.len(), MEMBERS_SHOWN);
+    let last = v.members.last().unwrap();
+    assert_eq!(&*last.id, format!("o-{}", MEMBERS_SHOWN - 1));
+    assert_eq!(v.members_next, Some(last.index));
+    assert_eq!(v.sources.len(), 2, "UA's key signed only an unshown member");
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = w.state.incident_members("o-0", after, 300).unwrap();
+        assert!(page.len() <= 300);
+        seen.extend(page.iter().map(|m| m.id.to_string()));
+        match next {
+            Some(i) => after = Some(i),
+            None => break,
+        }
+    }
+    let mut all: Vec<String> = (0..n - 1).map(|k| format!("o-{k}")).collect();
+    all.push("o-last".into());
+    assert_eq!(seen, all);
+    assert!(
+        w.state.incident_members("o-1", None, 10).is_none(),
+        "a member is no incident id"
+    );
+    assert!(w.state.incident_members("nope", None, 10).is_none());
+
+    // The incidents section of the digest names every member: another id for the last one,
+    // which no view shows, changes it.
+    let incidents = |s: &State| {
+        s.digest()
+            .sections
+            .into_iter()
+            .find(|(name, _)| *name == "incidents")
+            .unwrap()
+            .1
+    };
+    assert_ne!(incidents(&w.state), incidents(&build("o-other").state));
+}

@@ -53,7 +53,7 @@ pub use agreements::{AgreementRecord, AgreementStatus, ProposedVersion, VersionR
 pub use digest::StateDigest;
 pub use incidents::{
     AffiliationTally, DecisionRecord, DisputeRecord, Incident, IncidentPage, IncidentQuery,
-    IncidentStatus, IncidentView,
+    IncidentStatus, IncidentView, MEMBERS_SHOWN,
 };
 pub use keys::KeyRecord;
 pub use observation_query::{BBox, ObservationPage, ObservationQuery};

@@ -80,6 +80,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(routes::observations::list_observations))
         .routes(routes!(routes::incidents::list_incidents))
         .routes(routes!(routes::incidents::get_incident))
+        .routes(routes!(routes::incidents::list_members))
         .routes(routes!(routes::state::get_state))
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_string();

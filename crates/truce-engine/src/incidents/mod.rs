@@ -41,7 +41,7 @@ pub(crate) mod query;
 mod view;
 
 pub use query::IncidentQuery;
-pub use view::{IncidentPage, IncidentView};
+pub use view::{IncidentPage, IncidentView, MEMBERS_SHOWN};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

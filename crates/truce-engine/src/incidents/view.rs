@@ -26,25 +26,46 @@ pub struct IncidentView<'a> {
     pub incident: Cow<'a, Incident>,
     /// Location and radius (DESIGN §6: the member with the smallest radius).
     pub location: EventPoint,
-    /// Its members, in log order.
+    /// Its first members in log order, at most [`MEMBERS_SHOWN`]; the rest are read in pages
+    /// ([`State::incident_members`]).
     pub members: Vec<ObservationRecord>,
-    /// Ids that merges absorbed into this incident (they still name it).
+    /// Number of members.
+    pub member_count: usize,
+    /// The log index of the last member in `members` when more follow: the cursor of the next
+    /// page of members.
+    pub members_next: Option<u64>,
+    /// Distinct signers among all members, sorted.
+    pub sources: Vec<&'a str>,
+    /// The first ids that merges absorbed into this incident (they still name it), in log order,
+    /// at most [`MEMBERS_SHOWN`].
     pub absorbed: Vec<&'a str>,
+    /// Number of absorbed ids.
+    pub absorbed_count: usize,
 }
+
+/// Members (and absorbed ids) an incident view holds at most. A view is built under the state's
+/// read lock and answered whole, and an incident can hold a large share of a log (a line of
+/// reports that percolates): a view of every member made answers of hundreds of megabytes and
+/// held the lock for seconds. The rest is read in pages.
+pub const MEMBERS_SHOWN: usize = 1_000;
 
 impl IncidentView<'_> {
     /// The members' event types.
     pub fn event_types(&self) -> Vec<EventType> {
         self.incident.event_types().collect()
     }
+}
 
-    /// Distinct signers among the members, sorted.
-    pub fn sources(&self) -> Vec<&str> {
-        let mut s: Vec<&str> = self.members.iter().map(|m| &*m.signer).collect();
-        s.sort_unstable();
-        s.dedup();
-        s
+/// The lowest `n` of `positions`, ascending, and whether any was left out.
+fn lowest(positions: impl Iterator<Item = u32>, n: usize) -> (Vec<u32>, bool) {
+    let mut p: Vec<u32> = positions.collect();
+    let more = p.len() > n;
+    if more {
+        p.select_nth_unstable(n);
+        p.truncate(n);
     }
+    p.sort_unstable();
+    (p, more)
 }
 
 /// One page of incidents.
@@ -83,20 +104,75 @@ impl State {
         let id = |p: u32| self.observations.id(p).expect(known);
         let first = self.observations.at(root).expect(known);
         let locator = self.observations.place(incident.locator).point;
+        let (shown, more) = lowest(incident.members.iter().copied(), MEMBERS_SHOWN);
+        let view = |p: u32| self.observations.view(p).expect(known);
+        let members: Vec<ObservationRecord> = shown.into_iter().map(view).collect();
+        let mut signers: Vec<u32> = incident
+            .members
+            .iter()
+            .map(|&p| self.observations.at(p).expect(known).signer)
+            .collect();
+        signers.sort_unstable();
+        signers.dedup();
+        let mut sources: Vec<&str> = signers
+            .into_iter()
+            .map(|n| &**self.observations.name(n))
+            .collect();
+        sources.sort_unstable();
         IncidentView {
             id: id(root),
             index: first.index,
             status: self.incident_status(&incident),
             location: locator,
-            members: {
-                let mut positions = incident.members.clone();
-                positions.sort_unstable();
-                let view = |p: u32| self.observations.view(p).expect(known);
-                positions.into_iter().map(view).collect()
-            },
-            absorbed: incident.absorbed.iter().map(|&p| id(p)).collect(),
+            members_next: more.then(|| members.last().map(|m| m.index)).flatten(),
+            members,
+            member_count: incident.members.len(),
+            sources,
+            absorbed: incident
+                .absorbed
+                .iter()
+                .take(MEMBERS_SHOWN)
+                .map(|&p| id(p))
+                .collect(),
+            absorbed_count: incident.absorbed.len(),
             incident,
         }
+    }
+
+    /// The payload ids of every member of `v`'s incident, sorted (for the digest).
+    pub(crate) fn member_ids<'s>(&'s self, v: &IncidentView<'_>) -> Vec<&'s str> {
+        let known = "incident positions are observation positions";
+        let mut ids: Vec<&str> = v
+            .incident
+            .members
+            .iter()
+            .map(|&p| self.observations.id(p).expect(known))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// One page of the members of the incident named `id`: at most `limit` of them (at least
+    /// one), those logged after log index `after`, in log order, and the cursor of the next page
+    /// if more follow. `None` if no incident has this id.
+    pub fn incident_members(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Option<(Vec<ObservationRecord>, Option<u64>)> {
+        let position = self.observations.position(id)?;
+        let (_, incident) = self.incidents.named(position, &self.observations)?;
+        let from = after.map_or(0, |a| self.observations.first_position_after(a));
+        let rest = incident.members.iter().copied().filter(|&p| p >= from);
+        let (page, more) = lowest(rest, limit.max(1));
+        let known = "incident positions are observation positions";
+        let page: Vec<ObservationRecord> = page
+            .into_iter()
+            .map(|p| self.observations.view(p).expect(known))
+            .collect();
+        let next = more.then(|| page.last().map(|m| m.index)).flatten();
+        Some((page, next))
     }
 
     /// The incident named `id` (its id, or an id a merge absorbed into it).

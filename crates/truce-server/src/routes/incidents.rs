@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, rfc3339};
+use truce_engine::{IncidentQuery, IncidentStatus, IncidentView, ObservationRecord, rfc3339};
 
 use crate::app::AppState;
 use crate::problem::Problem;
@@ -73,8 +73,14 @@ pub struct IncidentItem {
     /// The member with the smallest radius locates the incident.
     pub location: EventLocation,
     pub agreement: String,
-    /// Member observation ids, in log order.
+    /// Member observation ids, in log order: all of them up to 1,000 members, else the first
+    /// 1,000 (`member_count` says how many there are; `GET /v1/incidents/{id}/members` pages
+    /// through all of them from `members_next`).
     pub members: Vec<String>,
+    /// Number of members.
+    pub member_count: usize,
+    /// When `members` is not all of them: the cursor of the next page of members.
+    pub members_next: Option<String>,
     /// Per-affiliation members and counts, by affiliation.
     pub affiliations: Vec<AffiliationCount>,
     /// The event family all members share (a list, as the contract names it).
@@ -83,8 +89,11 @@ pub struct IncidentItem {
     pub types: Vec<String>,
     /// The keys that reported it.
     pub sources: Vec<String>,
-    /// Ids of incidents merged into this one; they still name it.
+    /// Ids of incidents merged into this one (they still name it), in log order; the first
+    /// 1,000 of them.
     pub absorbed: Vec<String>,
+    /// Number of absorbed ids.
+    pub absorbed_count: usize,
     /// Number of decisions and disputes filed (details at `GET /v1/incidents/{id}`).
     pub decisions: usize,
     pub disputes: usize,
@@ -94,6 +103,14 @@ pub struct IncidentItem {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IncidentList {
     pub items: Vec<IncidentItem>,
+    /// Cursor for the next page, or null at the end.
+    pub next: Option<String>,
+}
+
+/// A page of an incident's members.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberList {
+    pub items: Vec<Member>,
     /// Cursor for the next page, or null at the end.
     pub next: Option<String>,
 }
@@ -169,6 +186,8 @@ fn item(v: &IncidentView<'_>) -> IncidentItem {
         location: v.location.into(),
         agreement: i.agreement.to_string(),
         members: v.members.iter().map(|m| m.id.to_string()).collect(),
+        member_count: v.member_count,
+        members_next: v.members_next.map(|n| n.to_string()),
         affiliations: i
             .affiliations
             .iter()
@@ -184,10 +203,30 @@ fn item(v: &IncidentView<'_>) -> IncidentItem {
             .into_iter()
             .map(|t| t.as_str().to_string())
             .collect(),
-        sources: v.sources().into_iter().map(str::to_string).collect(),
+        sources: v.sources.iter().map(|s| s.to_string()).collect(),
         absorbed: v.absorbed.iter().map(|s| s.to_string()).collect(),
+        absorbed_count: v.absorbed_count,
         decisions: i.decisions.len(),
         disputes: i.disputes.len(),
+    }
+}
+
+fn member(m: &ObservationRecord) -> Member {
+    Member {
+        id: m.id.to_string(),
+        index: m.index,
+        log_time: rfc3339(m.time_ms),
+        signer: m.signer.to_string(),
+        affiliation: m.affiliation.to_string(),
+        claim: m.claim,
+        event_type: m.event_type.as_str().to_string(),
+        count: m.count,
+        location: m.point.into(),
+        observed: Window {
+            from: rfc3339(m.from_ms),
+            to: rfc3339(m.to_ms),
+        },
+        alleged_party: m.alleged_party.as_deref().map(str::to_string),
     }
 }
 
@@ -195,26 +234,7 @@ fn detail(v: &IncidentView<'_>) -> IncidentDetail {
     let i = &v.incident;
     IncidentDetail {
         incident: item(v),
-        member_observations: v
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id.to_string(),
-                index: m.index,
-                log_time: rfc3339(m.time_ms),
-                signer: m.signer.to_string(),
-                affiliation: m.affiliation.to_string(),
-                claim: m.claim,
-                event_type: m.event_type.as_str().to_string(),
-                count: m.count,
-                location: m.point.into(),
-                observed: Window {
-                    from: rfc3339(m.from_ms),
-                    to: rfc3339(m.to_ms),
-                },
-                alleged_party: m.alleged_party.as_deref().map(str::to_string),
-            })
-            .collect(),
+        member_observations: v.members.iter().map(member).collect(),
         decision_entries: i
             .decisions
             .iter()
@@ -339,11 +359,52 @@ pub async fn get_incident(
     let state = app.read()?;
     match state.incident(&id) {
         Some(v) => Ok(Json(detail(&v))),
-        None => Err(Problem::not_found(format!(
-            "no incident has the id {:?}",
-            id.chars().take(128).collect::<String>()
-        ))),
+        None => Err(not_found(&id)),
     }
+}
+
+/// One page of an incident's members, in log order (`limit`, `cursor` as for every list). An id
+/// that a merge absorbed pages through the merged incident's members.
+#[utoipa::path(
+    get,
+    path = "/v1/incidents/{id}/members",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id"), PageParams),
+    responses(
+        (status = 200, description = "A page of members", body = MemberList),
+        (status = 400, description = "Unknown or malformed query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No incident has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The state is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_members(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MemberList>, Problem> {
+    let mut p = Params::parse(
+        raw.as_deref(),
+        &["limit", "cursor"],
+        "/v1/incidents/{id}/members",
+    );
+    let limit = p.limit();
+    let after = p.cursor();
+    p.finish().map_err(Problem::bad_query)?;
+    let state = app.read()?;
+    match state.incident_members(&id, after, limit) {
+        Some((page, next)) => Ok(Json(MemberList {
+            items: page.iter().map(member).collect(),
+            next: next.map(|n| n.to_string()),
+        })),
+        None => Err(not_found(&id)),
+    }
+}
+
+fn not_found(id: &str) -> Problem {
+    Problem::not_found(format!(
+        "no incident has the id {:?}",
+        id.chars().take(128).collect::<String>()
+    ))
 }
 
 #[cfg(test)]
