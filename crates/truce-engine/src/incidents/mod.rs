@@ -30,7 +30,7 @@
 //! Resident per observation: its grid cell entry (36 bytes and its share of the cell) or its
 //! box in the R-tree (see [`link`]) and the union-find parent (4 bytes). Nothing else: where
 //! and when it was observed, and what a single-report incident is made of (agreement,
-//! affiliation, count, version, type), are read from the observation's record ([`Members`]),
+//! affiliation, count, version, type), are read from the observation's record (`Members`),
 //! which the state keeps anyway. Only incidents with more than one member or with a ruling
 //! keep an [`Incident`] aggregate (168 bytes plus its member and tally lists); a single-report
 //! incident — 98 % of 200k realistically spread reports — is built when a reader asks for it,
