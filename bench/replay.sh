@@ -24,22 +24,16 @@ cargo build --release --locked -q -p truce-model --example sig_rates
 work=$(mktemp -d)
 pid=
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%F)"
+. bench/serve.sh
+machine
 echo "binary: $TRUCE; log: $DATA"
 timed() { /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KB peak" "$@"; }
 for run in $(seq "$RUNS"); do
   echo "run $run"
   echo -n "  replay --data: "
   timed "$TRUCE" replay --data "$DATA" --json 2>&1 >"$work/data.json" | tail -1
-  port=$((20000 + RANDOM % 20000))
-  start=$(date +%s.%N)
-  "$TRUCE" serve --data "$DATA" --listen "127.0.0.1:$port" >"$work/out" 2>"$work/err" &
-  pid=$!
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"; do
-    kill -0 "$pid" 2>/dev/null || { echo "the server stopped:" >&2; cat "$work/err" >&2; exit 1; }
-    sleep 0.02
-  done
-  echo "  restart (serve to first /healthz 200): $(echo "$(date +%s.%N) - $start" | bc | xargs printf '%.2f') s"
+  serve "$TRUCE" "$DATA"
+  echo "  restart (serve to first /healthz 200): $ready_s s"
   echo -n "  replay --log:  "
   timed "$TRUCE" replay --log "http://127.0.0.1:$port" --json 2>"$work/log.err" >"$work/log.json" || true
   tail -1 "$work/log.err"
@@ -47,6 +41,6 @@ for run in $(seq "$RUNS"); do
   cmp -s "$work/data.json" "$work/log.json" &&
     echo "  the two replays agree: $(grep -o '"digest":"[0-9a-f]*"' "$work/data.json")" ||
     { echo "  the two replays DIFFER:"; cat "$work/data.json" "$work/log.json"; }
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  stop_server
 done
 target/release/examples/sig_rates 20000

@@ -16,26 +16,20 @@ ROUNDS=${4:-3}
 work=$(mktemp -d)
 pid=
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%F)"
+. "$(dirname "$0")/serve.sh"
+machine
 echo "log: $DATA ($(du -sh "$DATA/truce.sqlite" | cut -f1)); A = $A; B = $B"
 
+# Starts BIN (labelled LABEL) on DATA and prints one line of figures, then stops it gracefully.
 start() {
-  local bin=$1 port=$((20000 + RANDOM % 20000)) t0 t1 hwm rss digest
-  t0=$(date +%s.%N)
-  "$bin" serve --data "$DATA" --listen "127.0.0.1:$port" >"$work/out" 2>"$work/err" &
-  pid=$!
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"; do
-    kill -0 "$pid" 2>/dev/null || { echo "the server stopped:" >&2; cat "$work/err" >&2; exit 1; }
-    sleep 0.02
-  done
-  t1=$(date +%s.%N)
+  local hwm rss digest
+  serve "$1" "$DATA"
   sleep 3
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
   rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status")
   digest=$(curl -fs "http://127.0.0.1:$port/v1/state" | grep -o '"digest":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-  printf '%s: %.2f s to /healthz, HWM %s MB, RSS %s MB, digest %.16s…\n' \
-    "$2" "$(echo "$t1 - $t0" | bc)" "$hwm" "$rss" "$digest"
+  stop_server
+  echo "$2: $ready_s s to /healthz, HWM $hwm MB, RSS $rss MB, digest ${digest:0:16}…"
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -21,26 +21,19 @@ fi
 work=$(mktemp -d)
 pid=
 trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; if [ -d "$work/aside" ]; then rm -rf "$DATA/snapshots"; mv "$work/aside" "$DATA/snapshots"; fi; rm -rf "$work"' EXIT
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%F)"
+. bench/serve.sh
+machine
 echo "binary: $TRUCE; log: $DATA ($(du -sh "$DATA/truce.sqlite" | cut -f1))"
 
 # Starts the server on DIR (default DATA), waits for /healthz, prints "<seconds> <restored> <peak
 # RSS MB>", and stops it gracefully (which lets a snapshot being written finish).
 start() {
-  local dir=${1:-$DATA} port=$((20000 + RANDOM % 20000)) t0 t1
-  t0=$(date +%s.%N)
-  "$TRUCE" serve --data "$dir" --listen "127.0.0.1:$port" >"$work/out" 2>"$work/err" &
-  pid=$!
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"; do
-    kill -0 "$pid" 2>/dev/null || { echo "the server stopped:" >&2; cat "$work/err" >&2; exit 1; }
-    sleep 0.02
-  done
-  t1=$(date +%s.%N)
+  serve "$TRUCE" "${1:-$DATA}"
   local rss restored
   rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  stop_server
   restored=$(sed 's/\x1b\[[0-9;]*m//g' "$work/err" | grep -o 'restored=[0-9]*' | tail -1 | cut -d= -f2)
-  echo "$(echo "$t1 - $t0" | bc | xargs printf '%.2f') ${restored:-?} $rss"
+  echo "$ready_s ${restored:-?} $rss"
 }
 
 # A graceful stop writes a snapshot of the whole log: one start and stop (not timed) makes sure

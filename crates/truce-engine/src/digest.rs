@@ -29,9 +29,10 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use sha2::{Digest as _, Sha256};
+use truce_model::observation::EventPoint;
 
 use crate::State;
-use crate::incidents::IncidentView;
+use crate::incidents::{Incident, IncidentStatus};
 
 /// A canonical JSON value: what the digest lines are made of. Strings are borrowed from the
 /// state where they can be, so that writing a million lines allocates little.
@@ -329,9 +330,12 @@ impl State {
         let mut chunks: Vec<Vec<u8>> = vec![Vec::with_capacity(LINES_CHUNK)];
         let mut lines: Vec<(u32, u32, u32)> = Vec::new();
         let mut line = Vec::new();
-        for v in self.incidents() {
+        // From the aggregates, not from views: a view reads a page of member records and the
+        // signers of every member, which no line needs.
+        for (_, i) in self.incidents.range(0, &self.observations) {
             line.clear();
-            incident_line(&v, self.member_ids(&v)).write(&mut line);
+            let (status, location) = (self.incident_status(&i), self.incident_location(&i));
+            incident_line(&i, status, location, self.member_ids(&i)).write(&mut line);
             line.push(b'\n');
             let last = chunks.last().expect("at least one chunk");
             if last.len() + line.len() > last.capacity() {
@@ -354,6 +358,21 @@ impl State {
             hash.update(l);
         }
         hex::encode(hash.finalize())
+    }
+
+    /// The payload ids of every member of `i`, sorted.
+    fn member_ids(&self, i: &Incident) -> Vec<&str> {
+        let mut ids: Vec<&str> = i
+            .members
+            .iter()
+            .map(|&p| {
+                self.observations
+                    .id(p)
+                    .expect("incident positions are observation positions")
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
@@ -396,10 +415,13 @@ fn sort_lines(lines: &mut [&[u8]]) {
 /// Bytes per buffer of incident lines.
 const LINES_CHUNK: usize = 1 << 20;
 
-/// The digest line of `v`, whose members' ids are `members`, sorted (the view holds only the
-/// first page of them).
-fn incident_line<'a>(v: &'a IncidentView<'_>, members: Vec<&'a str>) -> Canon<'a> {
-    let i = &*v.incident;
+/// The digest line of `i`, whose members' ids are `members`, sorted.
+fn incident_line<'a>(
+    i: &'a Incident,
+    status: IncidentStatus,
+    location: EventPoint,
+    members: Vec<&'a str>,
+) -> Canon<'a> {
     let affiliations = i
         .affiliations
         .iter()
@@ -444,15 +466,15 @@ fn incident_line<'a>(v: &'a IncidentView<'_>, members: Vec<&'a str>) -> Canon<'a
         ),
         ("family", s(i.family.as_str())),
         ("from_ms", int(i.from_ms)),
-        ("lat_e7", fixed(v.location.lat, 1e7)),
-        ("lon_e7", fixed(v.location.lon, 1e7)),
+        ("lat_e7", fixed(location.lat, 1e7)),
+        ("lon_e7", fixed(location.lon, 1e7)),
         ("members", Canon::List(members.into_iter().map(s).collect())),
-        ("radius_mm", fixed(v.location.radius_m, 1e3)),
-        ("status", s(v.status.as_str())),
+        ("radius_mm", fixed(location.radius_m, 1e3)),
+        ("status", s(status.as_str())),
         ("to_ms", int(i.to_ms)),
         (
             "types",
-            Canon::List(v.event_types().into_iter().map(|t| s(t.as_str())).collect()),
+            Canon::List(i.event_types().map(|t| s(t.as_str())).collect()),
         ),
     ])
 }

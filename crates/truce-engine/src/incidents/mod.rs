@@ -34,7 +34,8 @@
 //! which the state keeps anyway. Only incidents with more than one member or with a ruling
 //! keep an [`Incident`] aggregate (168 bytes plus its member and tally lists); a single-report
 //! incident — 98 % of 200k realistically spread reports — is built when a reader asks for it,
-//! the same value the aggregate would hold. The state's whole budget per observation is in the crate docs.
+//! the same value the aggregate would hold. The state's whole budget per observation is in the
+//! crate docs.
 
 pub mod link;
 pub(crate) mod query;
@@ -393,11 +394,7 @@ impl Place {
     /// The place of an observation with link inputs `p`.
     pub(crate) fn of(p: &LinkPoint) -> Place {
         Place {
-            point: EventPoint {
-                lat: p.lat,
-                lon: p.lon,
-                radius_m: p.radius_m,
-            },
+            point: p.event_point(),
             from_ms: p.from_ms,
             to_ms: p.to_ms,
         }

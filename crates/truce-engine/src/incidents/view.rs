@@ -68,6 +68,9 @@ fn lowest(positions: impl Iterator<Item = u32>, n: usize) -> (Vec<u32>, bool) {
     (p, more)
 }
 
+/// Why a member position always has a record.
+const KNOWN: &str = "incident positions are observation positions";
+
 /// One page of incidents.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -100,34 +103,17 @@ impl State {
     }
 
     fn incident_view<'a>(&'a self, root: u32, incident: Cow<'a, Incident>) -> IncidentView<'a> {
-        let known = "incident positions are observation positions";
-        let id = |p: u32| self.observations.id(p).expect(known);
-        let first = self.observations.at(root).expect(known);
-        let locator = self.observations.place(incident.locator).point;
-        let (shown, more) = lowest(incident.members.iter().copied(), MEMBERS_SHOWN);
-        let view = |p: u32| self.observations.view(p).expect(known);
-        let members: Vec<ObservationRecord> = shown.into_iter().map(view).collect();
-        let mut signers: Vec<u32> = incident
-            .members
-            .iter()
-            .map(|&p| self.observations.at(p).expect(known).signer)
-            .collect();
-        signers.sort_unstable();
-        signers.dedup();
-        let mut sources: Vec<&str> = signers
-            .into_iter()
-            .map(|n| &**self.observations.name(n))
-            .collect();
-        sources.sort_unstable();
+        let id = |p: u32| self.observations.id(p).expect(KNOWN);
+        let (members, members_next) = self.member_page(&incident, 0, MEMBERS_SHOWN);
         IncidentView {
             id: id(root),
-            index: first.index,
+            index: self.observations.at(root).expect(KNOWN).index,
             status: self.incident_status(&incident),
-            location: locator,
-            members_next: more.then(|| members.last().map(|m| m.index)).flatten(),
+            location: self.incident_location(&incident),
             members,
+            members_next,
             member_count: incident.members.len(),
-            sources,
+            sources: self.sources(&incident),
             absorbed: incident
                 .absorbed
                 .iter()
@@ -139,22 +125,52 @@ impl State {
         }
     }
 
-    /// The payload ids of every member of `v`'s incident, sorted (for the digest).
-    pub(crate) fn member_ids<'s>(&'s self, v: &IncidentView<'_>) -> Vec<&'s str> {
-        let known = "incident positions are observation positions";
-        let mut ids: Vec<&str> = v
-            .incident
+    /// Where `i` is (DESIGN §6: the point and radius of its member with the smallest radius).
+    pub(crate) fn incident_location(&self, i: &Incident) -> EventPoint {
+        self.observations.place(i.locator).point
+    }
+
+    /// Distinct signers among all members of `i`, sorted.
+    fn sources(&self, i: &Incident) -> Vec<&str> {
+        let mut signers: Vec<u32> = i
             .members
             .iter()
-            .map(|&p| self.observations.id(p).expect(known))
+            .map(|&p| self.observations.at(p).expect(KNOWN).signer)
             .collect();
-        ids.sort_unstable();
-        ids
+        signers.sort_unstable();
+        signers.dedup();
+        let mut sources: Vec<&str> = signers
+            .into_iter()
+            .map(|n| &**self.observations.name(n))
+            .collect();
+        sources.sort_unstable();
+        sources
+    }
+
+    /// The members of `i` at positions from `from` on: the first `limit` of them (at least one)
+    /// in log order, and the cursor of the next page (the last one's log index) if more follow.
+    fn member_page(
+        &self,
+        i: &Incident,
+        from: u32,
+        limit: usize,
+    ) -> (Vec<ObservationRecord>, Option<u64>) {
+        let rest = i.members.iter().copied().filter(|&p| p >= from);
+        let (page, more) = lowest(rest, limit.max(1));
+        let view = |p: u32| self.observations.view(p).expect(KNOWN);
+        let page: Vec<ObservationRecord> = page.into_iter().map(view).collect();
+        let next = if more {
+            page.last().map(|m| m.index)
+        } else {
+            None
+        };
+        (page, next)
     }
 
     /// One page of the members of the incident named `id`: at most `limit` of them (at least
     /// one), those logged after log index `after`, in log order, and the cursor of the next page
-    /// if more follow. `None` if no incident has this id.
+    /// if more follow. `None` if no incident has this id. Each page costs a pass over the
+    /// incident's member positions (they are kept unsorted: see [`Incident`]).
     pub fn incident_members(
         &self,
         id: &str,
@@ -164,15 +180,7 @@ impl State {
         let position = self.observations.position(id)?;
         let (_, incident) = self.incidents.named(position, &self.observations)?;
         let from = after.map_or(0, |a| self.observations.first_position_after(a));
-        let rest = incident.members.iter().copied().filter(|&p| p >= from);
-        let (page, more) = lowest(rest, limit.max(1));
-        let known = "incident positions are observation positions";
-        let page: Vec<ObservationRecord> = page
-            .into_iter()
-            .map(|p| self.observations.view(p).expect(known))
-            .collect();
-        let next = more.then(|| page.last().map(|m| m.index)).flatten();
-        Some((page, next))
+        Some(self.member_page(&incident, from, limit))
     }
 
     /// The incident named `id` (its id, or an id a merge absorbed into it).
