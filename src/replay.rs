@@ -133,7 +133,9 @@ fn replay_data(dir: &std::path::Path) -> Result<StateDigest> {
             store,
             dir.operator_key.verifier(),
             Some((dir.config.origin.as_str(), &log_vkey)),
-            // An audit trusts no snapshot: every entry is admitted again.
+            // An audit trusts no snapshot: every entry is admitted again. It holds every record
+            // in memory, as the reference the server's tiered state must agree with.
+            None,
             None,
             |done, total| {
                 bar.set_length(total);

@@ -83,6 +83,11 @@ struct Args {
     /// N / this many days before now (at least one), so that density stays realistic.
     #[arg(long, default_value_t = 5_000)]
     per_day: usize,
+    /// Observation mode: `random` spreads the windows over the span in no order; `in-time` makes
+    /// them advance through it as the run goes (one in fifty late by up to a week), as a
+    /// mission's reports arrive, which is what a server's memory over time depends on.
+    #[arg(long, value_enum, default_value_t = Arrival::Random)]
+    arrival: Arrival,
     /// Observation mode: seed of the generated observations.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -312,6 +317,10 @@ async fn observation_bodies(args: &Args, op: &PrivateKey) -> Result<Vec<Vec<u8>>
         seed: args.seed,
         now_s: now.as_secs() as i64,
         span_s: days as i64 * 86_400,
+        order: match args.arrival {
+            Arrival::Random => observations::Order::Random,
+            Arrival::InTime => observations::Order::InTime { n: args.n as u64 },
+        },
         line,
         evidence,
     };
@@ -336,8 +345,8 @@ async fn observation_bodies(args: &Args, op: &PrivateKey) -> Result<Vec<Vec<u8>>
     }
 
     eprintln!(
-        "signing {} observations with {} keys (windows over the last {days} days) ...",
-        args.n, args.keys
+        "signing {} observations with {} keys (windows over the last {days} days, {:?}) ...",
+        args.n, args.keys, args.arrival
     );
     in_parallel(args.n, |i| {
         let payload = generator.payload(i as u64);
@@ -498,6 +507,13 @@ async fn main() -> Result<()> {
         bail!("{errors} submissions failed");
     }
     Ok(())
+}
+
+/// The order of observed time in which observations are made (`--arrival`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Arrival {
+    Random,
+    InTime,
 }
 
 /// Which HTTP client posts the entries.

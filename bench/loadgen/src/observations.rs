@@ -237,6 +237,16 @@ pub struct EvidenceBlob {
     pub media_type: &'static str,
 }
 
+/// The order of the observed windows among the observations of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Each window anywhere in the span: reports arrive in no order of time.
+    Random,
+    /// Observation `i` of `n` a fraction `i / n` into the span, within an hour, as a mission's
+    /// reports arrive over the weeks; one in fifty is late, by up to a week.
+    InTime { n: u64 },
+}
+
 /// Makes the payloads of one run.
 pub struct Generator {
     /// The run prefix of every id.
@@ -249,6 +259,8 @@ pub struct Generator {
     pub now_s: i64,
     /// Windows end within this many seconds before `now_s`.
     pub span_s: i64,
+    /// In which order of observed time the observations are made.
+    pub order: Order,
     /// The line of contact, `(lat, lon)` vertices; empty to spread points over [`AREA`].
     pub line: Vec<(f64, f64)>,
     /// Uploaded evidence media to refer to.
@@ -299,7 +311,7 @@ impl Generator {
                 | "strike"
         );
 
-        let (from, to) = self.window(&mut rng, event_type, fire);
+        let (from, to) = self.window(&mut rng, i, event_type, fire);
         let count = event_count(&mut rng, event_type);
         let mut event = Map::new();
         event.insert("type".into(), json!(event_type));
@@ -334,14 +346,29 @@ impl Generator {
     }
 
     /// When: a window of minutes ending at least a minute before generation.
-    fn window(&self, rng: &mut Rng, event_type: &str, fire: bool) -> (i64, i64) {
+    fn window(&self, rng: &mut Rng, i: u64, event_type: &str, fire: bool) -> (i64, i64) {
         let minutes = match event_type {
             _ if fire => rng.int(1, 30),
             "weapon-sighting" | "forces-presence" | "fortification" => rng.int(5, 120),
             "damage" | "casualty" | "mine" => rng.int(10, 240),
             _ => rng.int(10, 60),
         } as i64;
-        let to = self.now_s - 60 - rng.below(self.span_s.max(1) as u64) as i64;
+        let span = self.span_s.max(1);
+        let ago = match self.order {
+            Order::Random => rng.below(span as u64) as i64,
+            Order::InTime { n } => {
+                // Past the run (the sample posted first is observation `n`): from the start.
+                let i = i % n.max(1);
+                let behind = (n - i - 1) as f64 / n.max(1) as f64;
+                let late = if rng.chance(0.02) {
+                    rng.below(7 * 86_400) as i64
+                } else {
+                    0
+                };
+                ((span as f64 * behind) as i64 + rng.below(3_600) as i64 + late).min(span)
+            }
+        };
+        let to = self.now_s - 60 - ago;
         let from = to - minutes * 60;
 
         (from, to)
@@ -578,6 +605,7 @@ mod tests {
             seed: 7,
             now_s: 1_800_000_000,
             span_s: 7 * 86_400,
+            order: Order::Random,
             line: line_of_contact(&text),
             evidence: vec![EvidenceBlob {
                 sha256: "b".repeat(64),
@@ -622,6 +650,7 @@ mod tests {
             seed: 1,
             now_s,
             span_s: 7 * 86_400,
+            order: Order::Random,
             line,
             evidence: vec![EvidenceBlob {
                 sha256: "a".repeat(64),
@@ -655,5 +684,34 @@ mod tests {
         assert!(evidence > 1_000, "{evidence}");
         // Reproducible.
         assert_eq!(g.payload(7), g.payload(7));
+
+        // In time: the windows advance through the span, a few arriving late.
+        let n = 5_000;
+        let g = Generator {
+            order: Order::InTime { n },
+            ..g
+        };
+        let end = |i: u64| {
+            let p = g.payload(i);
+            Generator::check(&p, now_s * 1000).unwrap();
+            p["observed"]["to"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_second()
+        };
+        let ends: Vec<i64> = (0..n).map(end).collect();
+        assert!(
+            ends.iter()
+                .all(|&t| t <= now_s - 60 && t >= now_s - 60 - 7 * 86_400)
+        );
+        let mean = |s: &[i64]| s.iter().sum::<i64>() / s.len() as i64;
+        let (first, last) = (mean(&ends[..500]), mean(&ends[n as usize - 500..]));
+        assert!(last - first > 5 * 86_400, "{first} .. {last}");
+        let late = (1..n as usize)
+            .filter(|&i| ends[i] < ends[i - 1] - 3_600)
+            .count();
+        assert!((20..=250).contains(&late), "{late} late");
     }
 }

@@ -301,13 +301,14 @@ impl State {
                 obs.id(position).expect(known),
             );
             let root = self.incidents.root_of(position);
-            let incident = obs.id(root).map_or(Canon::Null, s);
+            let root_id = obs.id(root);
+            let incident = root_id.as_deref().map_or(Canon::Null, s);
             sec.add(&object([
                 ("affiliation", name(o.affiliation)),
                 ("agreement", name(o.agreement)),
                 ("claim", Canon::Bool(o.claim)),
                 ("from_ms", int(o.from_ms)),
-                ("id", s(id)),
+                ("id", s(&id)),
                 ("incident", incident),
                 ("index", int(o.index)),
                 ("lat_e7", fixed(o.lat, 1e7)),
@@ -335,7 +336,9 @@ impl State {
         for (_, i) in self.incidents.range(0, &self.observations) {
             line.clear();
             let (status, location) = (self.incident_status(&i), self.incident_location(&i));
-            incident_line(&i, status, location, self.member_ids(&i)).write(&mut line);
+            let ids = self.member_ids(&i);
+            let ids = ids.iter().map(|id| &**id).collect();
+            incident_line(&i, status, location, ids).write(&mut line);
             line.push(b'\n');
             let last = chunks.last().expect("at least one chunk");
             if last.len() + line.len() > last.capacity() {
@@ -361,8 +364,8 @@ impl State {
     }
 
     /// The payload ids of every member of `i`, sorted.
-    fn member_ids(&self, i: &Incident) -> Vec<&str> {
-        let mut ids: Vec<&str> = i
+    fn member_ids(&self, i: &Incident) -> Vec<Cow<'_, str>> {
+        let mut ids: Vec<Cow<'_, str>> = i
             .members
             .iter()
             .map(|&p| {

@@ -183,12 +183,22 @@ impl Rng {
 /// `n` observation payloads near one spot, from three keys; distinct radii so that the
 /// incident locator has no ties.
 pub(crate) fn workload(seed: u64, n: usize) -> Vec<(usize, serde_json::Value)> {
+    workload_over(seed, n, 0)
+}
+
+/// [`workload`] over `days` days before the log's start, in order of time but for one report
+/// in ten, which arrives up to `days` days late.
+pub(crate) fn workload_over(seed: u64, n: usize, days: i64) -> Vec<(usize, serde_json::Value)> {
     let mut rng = Rng(seed | 1);
     (0..n)
         .map(|i| {
             let lat = 48.0 + rng.below(600) as f64 / 10_000.0;
             let lon = 38.0 + rng.below(600) as f64 / 10_000.0;
-            let start = T0 - 5_000_000 + rng.below(3_000_000) as i64;
+            let mut ago = days * (n - i) as i64 / n as i64;
+            if days > 0 && rng.below(10) == 0 {
+                ago += rng.below(days as u64) as i64;
+            }
+            let start = T0 - 5_000_000 + rng.below(3_000_000) as i64 - ago * 86_400_000;
             let len = rng.below(20) as i64 * 60_000;
             let kind = ["explosion", "shot", "weapon-sighting"][rng.below(3) as usize];
             let radius = 100 + i * 7 + rng.below(5) as usize;
@@ -457,4 +467,78 @@ fn a_large_incident_is_shown_in_pages() {
             .1
     };
     assert_ne!(incidents(&w.state), incidents(&build("o-other").state));
+}
+
+/// A state whose old observation records are in the cold tier answers every reader exactly as
+/// one holding them all in memory: views, lookups by id, queries, incidents and their member
+/// pages, rulings that name cold observations, and the digest.
+#[test]
+fn a_state_with_a_cold_tier_answers_as_one_in_memory() {
+    use std::sync::Arc;
+
+    use crate::cold::{MemoryCold, Tiering};
+    use crate::{BBox, ObservationQuery};
+
+    let items = workload_over(23, 400, 12);
+    let mut resident = World::in_force();
+    let mut tiered = World::in_force();
+    let store = Arc::new(MemoryCold::default());
+    let tiering = Tiering {
+        hot_chunks: 1,
+        cached_blocks: 2,
+        hot_days: 2,
+    };
+    tiered.state.attach_cold(store.clone(), tiering);
+    for w in [&mut resident, &mut tiered] {
+        let keys = [w.monitor.clone(), w.sensor.clone(), w.ua.clone()];
+        let verifier = w.verifier.clone();
+        for (k, (by, payload)) in items.iter().enumerate() {
+            w.submit(&keys[*by], "observation", payload.clone())
+                .unwrap();
+            // Rulings on the oldest incidents, whose records are cold by now.
+            if k % 97 == 96 {
+                let target = w.state.incidents().next().unwrap().id.to_string();
+                let p = serde_json::json!({"id": format!("d-{k}"), "incident": target,
+                    "status": "verified", "reason": "seen"});
+                w.submit(&verifier, "decision", p).unwrap();
+            }
+        }
+    }
+    let (a, b) = (&resident.state, &tiered.state);
+    assert!(b.cold_chunks() >= 4, "{} cold chunks", b.cold_chunks());
+    assert!(b.cold_days() >= 5, "{} cold days", b.cold_days());
+    assert!(!store.is_empty());
+    assert_eq!(a.digest(), b.digest());
+    assert!(a.observations().eq(b.observations()));
+    for k in (0..items.len()).step_by(13) {
+        let id = format!("w-{k}");
+        assert_eq!(a.observation(&id), b.observation(&id), "{id}");
+        assert!(b.observation(&id).is_some());
+    }
+    assert!(b.observation("w-nope").is_none());
+    let d = b.digest();
+    assert_eq!(section(&d, "incidents"), section(&a.digest(), "incidents"));
+    let mut q = ObservationQuery::new(7);
+    q.bbox = Some(BBox {
+        min_lon: 38.0,
+        min_lat: 48.0,
+        max_lon: 38.03,
+        max_lat: 48.03,
+    });
+    q.from_ms = Some(T0 - 6 * 86_400_000);
+    loop {
+        let (pa, pb) = (a.query_observations(&q), b.query_observations(&q));
+        assert_eq!((&pa.items, pa.next), (&pb.items, pb.next));
+        match pb.next {
+            Some(after) => q.after = Some(after),
+            None => break,
+        }
+    }
+    let views = |s: &State| -> Vec<String> { s.incidents().map(|v| format!("{v:?}")).collect() };
+    assert_eq!(views(a), views(b));
+    let first = a.incidents().next().unwrap().id.to_string();
+    assert_eq!(
+        format!("{:?}", a.incident_members(&first, None, 5)),
+        format!("{:?}", b.incident_members(&first, None, 5))
+    );
 }

@@ -20,23 +20,23 @@
 //!
 //! | what | bytes | why it is resident |
 //! |---|---|---|
-//! | record (`observation_record`) | 88 | queries filter on it, views and the digest read it |
-//! | payload id, packed, and the id table | ~30 | decisions, disputes and incident ids name observations by id |
+//! | record (`observation_record`) and its id | ~110, or 0.2 once cold | queries filter on it, views and the digest read it |
+//! | id table slot (position and 32 bits of the id's hash) | ~13 | decisions, disputes and incident ids name observations by id |
 //! | query lists and block summaries (`observation_query`) | ~17 | selective queries without a scan |
 //! | union-find parent ([`incidents::link`]) | 4 | incidents are the components of the link graph |
 //! | grid cell entry and its share of the cell | ~76 | every later report may link to any earlier one; the link search reads only its cells |
 //! | share of incident aggregates (single-report incidents are built from the record) | ~20 | incident views and status |
 //!
-//! About 235 bytes in all, against about 780 before the records became fixed-size and the query
-//! R-tree became lists, and 310 before the link search stopped keeping its own copies of each
-//! event point (a vector of link inputs by position, and latitude, longitude and radius in every
-//! grid entry): the exact check reads the few points it needs from the records. The payload itself (weapon, targets, direction, evidence, text) is never
-//! resident: readers take it from the log by index. Meeting DESIGN §11 needs the link inputs,
-//! grid and records of observations outside the clustering horizon on disk, not in memory; that
-//! is the next step, not this layout.
+//! With a [`cold`] tier attached (the server attaches a file of its data directory), the records
+//! of all but the newest observations leave memory: their blocks are read back, checked against
+//! their hash, through a bounded cache. A record is the largest share and the one read least
+//! often once old. The payload itself (weapon, targets, direction, evidence, text) is never
+//! resident: readers take it from the log by index. The rest of the table is what the next
+//! steps toward DESIGN §11 move to the cold tier (docs/incidents.md, "Memory").
 
 mod admit;
 mod agreements;
+pub mod cold;
 mod digest;
 pub mod incidents;
 mod keys;

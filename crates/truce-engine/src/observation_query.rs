@@ -320,7 +320,7 @@ impl ObservationIndex {
         let start = u32::try_from(start).unwrap_or(u32::MAX);
         let mut check = |p: u32| {
             examined += 1;
-            if resolved.matches(items.at(p as usize)) {
+            if resolved.matches(&items.at(p as usize)) {
                 found.push(p);
             }
             found.len() > limit
@@ -624,7 +624,7 @@ pub(crate) mod tests {
         let mut index = ObservationIndex::default();
         for (p, r) in items.iter().enumerate() {
             log.push(r);
-            index.insert(p as u32, log.get(p).unwrap());
+            index.insert(p as u32, &log.get(p).unwrap());
         }
         (index, log)
     }

@@ -22,11 +22,14 @@
 //! That is what lets a snapshot take the records under the state's lock in milliseconds and
 //! encode them after releasing it (see [`crate::snapshot`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use truce_model::observation::EventPoint;
 use truce_model::taxonomy::{EventType, Family};
+
+use crate::cold::{Cold, ColdChunk};
 
 /// What the state keeps of one logged observation, as readers see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +125,7 @@ pub(crate) struct Stored {
     pub(crate) version: u32,
     pub(crate) count: u32,
     /// Where its id ends in its chunk's id bytes (it starts where the previous record's ends).
-    id_end: u32,
+    pub(crate) id_end: u32,
     pub(crate) event_type: EventType,
     pub(crate) claim: bool,
 }
@@ -163,24 +166,66 @@ impl Stored {
     }
 }
 
-/// Positions per frozen chunk of [`RecordLog`].
-const CHUNK: usize = 1 << 16;
+/// Positions per frozen chunk of [`RecordLog`] (a few in tests, so that they cross chunks and
+/// the cold tier with small workloads).
+#[cfg(not(test))]
+pub(crate) const CHUNK: usize = 1 << 16;
+#[cfg(test)]
+pub(crate) const CHUNK: usize = 1 << 6;
 
-/// Records of one chunk and their ids' bytes.
+/// Records of one chunk (or of one cold block) and their ids' bytes.
 #[derive(Debug, Clone, Default)]
-struct Chunk {
-    records: Vec<Stored>,
-    ids: String,
+pub(crate) struct Chunk {
+    pub(crate) records: Vec<Stored>,
+    pub(crate) ids: String,
+}
+
+impl Chunk {
+    /// The id of the record at `at`.
+    pub(crate) fn id(&self, at: usize) -> &str {
+        let start = match at {
+            0 => 0,
+            _ => self.records[at - 1].id_end as usize,
+        };
+        &self.ids[start..self.records[at].id_end as usize]
+    }
+}
+
+/// A full chunk: in memory, or written to the cold tier ([`crate::cold`]).
+#[derive(Debug, Clone)]
+enum Frozen {
+    /// Freezing moves the chunk into the `Arc`, it does not copy it.
+    Resident(Arc<Chunk>),
+    Cold(Arc<ColdChunk>),
+}
+
+/// A chunk being read: borrowed from the log, or a decoded cold block.
+enum Held<'a> {
+    Here(&'a Chunk),
+    Block(Arc<Chunk>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Chunk;
+    fn deref(&self) -> &Chunk {
+        match self {
+            Held::Here(chunk) => chunk,
+            Held::Block(block) => block,
+        }
+    }
 }
 
 /// The records in log order, append-only, in frozen chunks of [`CHUNK`] shared by reference
-/// and one open chunk (see the module docs), with the [`Names`] their numbers refer to.
+/// and one open chunk (see the module docs), with the [`Names`] their numbers refer to. With a
+/// cold tier attached ([`RecordLog::attach_cold`]), the oldest frozen chunks live there.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecordLog {
-    /// Full chunks (an `Arc<Chunk>`: freezing moves the chunk, it does not copy it).
-    frozen: Vec<Arc<Chunk>>,
+    frozen: Vec<Frozen>,
     open: Chunk,
     pub(crate) names: Names,
+    cold: Option<Arc<Cold>>,
+    /// The first frozen chunk still resident (those before it are cold).
+    first_resident: usize,
 }
 
 impl RecordLog {
@@ -197,7 +242,32 @@ impl RecordLog {
         if self.open.records.len() == CHUNK {
             let mut full = std::mem::take(&mut self.open);
             full.ids.shrink_to_fit();
-            self.frozen.push(Arc::new(full));
+            self.frozen.push(Frozen::Resident(Arc::new(full)));
+            self.spill();
+        }
+    }
+
+    /// Sends records to `cold` from now on: every full chunk but the newest
+    /// [`Tiering::hot_chunks`] moves there.
+    pub(crate) fn attach_cold(&mut self, cold: Arc<Cold>) {
+        self.cold = Some(cold);
+        self.spill();
+    }
+
+    /// Moves the oldest resident chunks to the cold tier until at most `hot_chunks` are left. A
+    /// chunk the store fails to take stays resident (memory, not truth, is what suffers) and is
+    /// tried again at the next freeze.
+    fn spill(&mut self) {
+        let Some(cold) = &self.cold else { return };
+        while self.frozen.len() - self.first_resident > cold.tiering.hot_chunks {
+            let Frozen::Resident(chunk) = &self.frozen[self.first_resident] else {
+                unreachable!("chunks from first_resident on are resident")
+            };
+            match cold.freeze(chunk) {
+                Ok(c) => self.frozen[self.first_resident] = Frozen::Cold(Arc::new(c)),
+                Err(_) => return,
+            }
+            self.first_resident += 1;
         }
     }
 
@@ -205,37 +275,72 @@ impl RecordLog {
         self.frozen.len() * CHUNK + self.open.records.len()
     }
 
-    fn chunk(&self, position: usize) -> Option<(&Chunk, usize)> {
+    fn chunk(&self, position: usize) -> Option<(Held<'_>, usize)> {
         match self.frozen.get(position / CHUNK) {
-            Some(chunk) => Some((chunk, position % CHUNK)),
+            Some(Frozen::Resident(chunk)) => Some((Held::Here(chunk), position % CHUNK)),
+            Some(Frozen::Cold(chunk)) => {
+                let (block, at) = chunk.block(position % CHUNK)?;
+                Some((Held::Block(block), at))
+            }
             None => {
                 let at = position - self.frozen.len() * CHUNK;
-                (at < self.open.records.len()).then_some((&self.open, at))
+                (at < self.open.records.len()).then_some((Held::Here(&self.open), at))
             }
         }
     }
 
-    pub(crate) fn get(&self, position: usize) -> Option<&Stored> {
+    pub(crate) fn get(&self, position: usize) -> Option<Stored> {
         let (chunk, at) = self.chunk(position)?;
-        chunk.records.get(at)
+        chunk.records.get(at).copied()
     }
 
-    /// The payload id of the record at `position`.
-    pub(crate) fn id(&self, position: usize) -> Option<&str> {
+    /// The payload id of the record at `position` (a copy only when it is cold).
+    pub(crate) fn id(&self, position: usize) -> Option<Cow<'_, str>> {
+        Some(match self.chunk(position)? {
+            (Held::Here(chunk), at) => Cow::Borrowed(chunk.id(at)),
+            (Held::Block(block), at) => Cow::Owned(block.id(at).to_owned()),
+        })
+    }
+
+    /// Whether the record at `position` has the payload id `id`.
+    pub(crate) fn has_id(&self, position: usize, id: &str) -> bool {
+        self.chunk(position)
+            .is_some_and(|(chunk, at)| chunk.id(at) == id)
+    }
+
+    /// The record at `position` and its id, read together (one block read when it is cold).
+    fn get_with_id(&self, position: usize) -> Option<(Stored, Arc<str>)> {
         let (chunk, at) = self.chunk(position)?;
-        let start = match at {
-            0 => 0,
-            _ => chunk.records[at - 1].id_end as usize,
-        };
-        Some(&chunk.ids[start..chunk.records[at].id_end as usize])
+        Some((*chunk.records.get(at)?, Arc::from(chunk.id(at))))
+    }
+
+    /// The cold tier, if one is attached.
+    #[cfg(test)]
+    pub(crate) fn cold(&self) -> Option<&Arc<Cold>> {
+        self.cold.as_ref()
+    }
+
+    /// The first frozen chunk, or the open one if none is frozen.
+    #[cfg(test)]
+    pub(crate) fn open_or_first(&self) -> &Chunk {
+        match self.frozen.first() {
+            Some(Frozen::Resident(chunk)) => chunk,
+            Some(Frozen::Cold(_)) => panic!("the first chunk is cold"),
+            None => &self.open,
+        }
+    }
+
+    /// Number of frozen chunks in the cold tier.
+    pub(crate) fn cold_chunks(&self) -> usize {
+        self.first_resident
     }
 
     /// The reader's view of the record at `position`.
     pub(crate) fn view(&self, position: usize) -> Option<ObservationRecord> {
-        let s = self.get(position)?;
+        let (s, id) = self.get_with_id(position)?;
         let name = |n: u32| self.names.name(n).clone();
         Some(ObservationRecord {
-            id: Arc::from(self.id(position)?),
+            id,
             index: s.index,
             time_ms: s.time_ms,
             signer: name(s.signer),
@@ -263,13 +368,13 @@ impl RecordLog {
 pub(crate) trait Records {
     fn count(&self) -> usize;
     /// The record at `position` (< `count()`).
-    fn at(&self, position: usize) -> &Stored;
+    fn at(&self, position: usize) -> Stored;
     /// The first position whose record does not satisfy `pred` (records satisfying it first).
     fn partition_point(&self, mut pred: impl FnMut(&Stored) -> bool) -> usize {
         let (mut lo, mut hi) = (0, self.count());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if pred(self.at(mid)) {
+            if pred(&self.at(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -284,7 +389,7 @@ impl Records for RecordLog {
         self.len()
     }
 
-    fn at(&self, position: usize) -> &Stored {
+    fn at(&self, position: usize) -> Stored {
         self.get(position).expect("a position below count()")
     }
 }
@@ -320,7 +425,10 @@ mod tests {
             assert_eq!(p, expected, "index {index}");
         }
         let copy = log.clone();
-        assert!(Arc::ptr_eq(&copy.frozen[0], &log.frozen[0]));
+        let (Frozen::Resident(a), Frozen::Resident(b)) = (&copy.frozen[0], &log.frozen[0]) else {
+            panic!("no cold tier is attached");
+        };
+        assert!(Arc::ptr_eq(a, b));
         log.push(&record(2 * n as u64, 0, 0, 0, 1, 0, 0));
         assert_eq!((copy.len(), log.len()), (n, n + 1));
         assert!(copy.views().eq(log.views().take(n)));

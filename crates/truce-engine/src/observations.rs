@@ -21,6 +21,7 @@
 //! log, where readers that need the full text (weapon, targets, direction, evidence) read it by
 //! `index`.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use truce_model::taxonomy::Family;
 
 use crate::State;
 use crate::agreements::{AgreementStatus, rfc3339};
+use crate::cold::{Cold, ColdStore, Tiering};
 use crate::incidents::{LinkParams, LinkPoint, MemberFacts, Members, Place};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
@@ -48,42 +50,50 @@ pub(crate) struct Observations {
 }
 
 /// Positions by payload id: a table of positions hashed by the id they hold in the records
-/// (4 bytes and a control byte per slot instead of a second copy of every id). Hashed with
-/// `RandomState`: ids come from submitters, and a random key keeps a crafted set of them from
-/// colliding; nothing iterates the table, so its order never shows.
+/// (instead of a second copy of every id), each slot with 32 bits of its id's hash. The table
+/// grows and compares by those bits, and reads an id from the records only when they match: a
+/// record may be in the cold tier ([`crate::cold`]), and growing the table must not read ten
+/// million of them back. Hashed with `RandomState`: ids come from submitters, and a random key
+/// keeps a crafted set of them from colliding; nothing iterates the table, so its order never
+/// shows.
 #[derive(Debug, Clone, Default)]
 struct Ids {
-    table: hashbrown::HashTable<u32>,
+    /// (position, its id's fingerprint).
+    table: hashbrown::HashTable<(u32, u32)>,
     hasher: std::hash::RandomState,
 }
 
 impl Ids {
+    /// The fingerprint of `id`: 32 bits of its keyed hash.
+    fn fingerprint(&self, id: &str) -> u32 {
+        (self.hasher.hash_one(id) >> 32) as u32
+    }
+
     /// Files `position` under `id`, unless another position holds that id already.
     fn insert(&mut self, id: &str, position: u32, items: &RecordLog) {
-        let hash = self.hasher.hash_one(id);
-        let same = |&p: &u32| items.id(p as usize) == Some(id);
-        let entry = self.table.entry(hash, same, rehash(&self.hasher, items));
+        let fp = self.fingerprint(id);
+        let same = |&(p, f): &(u32, u32)| f == fp && items.has_id(p as usize, id);
+        let entry = self.table.entry(spread(fp), same, |&(_, f)| spread(f));
         if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
-            slot.insert(position);
+            slot.insert((position, fp));
         }
     }
 
     fn get(&self, id: &str, items: &RecordLog) -> Option<u32> {
-        let same = |&p: &u32| items.id(p as usize) == Some(id);
-        self.table.find(self.hasher.hash_one(id), same).copied()
+        let fp = self.fingerprint(id);
+        let same = |&(p, f): &(u32, u32)| f == fp && items.has_id(p as usize, id);
+        self.table.find(spread(fp), same).map(|&(p, _)| p)
     }
 
-    fn reserve(&mut self, additional: usize, items: &RecordLog) {
-        self.table.reserve(additional, rehash(&self.hasher, items));
+    fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional, |&(_, f)| spread(f));
     }
 }
 
-/// The hash of the id at a position of `items` (what the table recomputes when it grows).
-fn rehash<'a>(
-    hasher: &'a std::hash::RandomState,
-    items: &'a RecordLog,
-) -> impl Fn(&u32) -> u64 + 'a {
-    |&p| hasher.hash_one(items.id(p as usize).unwrap_or(""))
+/// The table's 64-bit hash of a fingerprint: its bits in both halves (the table takes its
+/// bucket from the low bits and a tag from the top seven).
+fn spread(fp: u32) -> u64 {
+    u64::from(fp) << 32 | u64::from(fp)
 }
 
 impl Observations {
@@ -98,7 +108,7 @@ impl Observations {
         // should one repeat anyway, the first observation keeps the id.
         self.by_id.insert(&r.id, position, &self.items);
         let stored = self.items.get(position as usize).expect("just pushed");
-        self.index.insert(position, stored);
+        self.index.insert(position, &stored);
     }
 
     /// The position (order among observations) of the observation with payload id `id`.
@@ -107,12 +117,12 @@ impl Observations {
     }
 
     /// The observation at `position`.
-    pub(crate) fn at(&self, position: u32) -> Option<&Stored> {
+    pub(crate) fn at(&self, position: u32) -> Option<Stored> {
         self.items.get(position as usize)
     }
 
     /// The payload id of the observation at `position`.
-    pub(crate) fn id(&self, position: u32) -> Option<&str> {
+    pub(crate) fn id(&self, position: u32) -> Option<Cow<'_, str>> {
         self.items.id(position as usize)
     }
 
@@ -140,8 +150,13 @@ impl Observations {
     /// many: growing by doubling would copy the id table several times over; the records grow
     /// by chunks of their own).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.by_id.reserve(additional, &self.items);
+        self.by_id.reserve(additional);
         self.index.reserve(additional);
+    }
+
+    /// See [`State::attach_cold`].
+    pub(crate) fn attach_cold(&mut self, cold: Arc<Cold>) {
+        self.items.attach_cold(cold);
     }
 
     /// Number of observations.
@@ -207,6 +222,25 @@ impl State {
     pub(crate) fn record_observation(&mut self, r: ObservationRecord, index: u64, time_ms: i64) {
         let link = self.file_record(r, index, time_ms);
         self.incidents.insert(link, &self.observations);
+    }
+
+    /// Keeps the records of all but the newest observations in `store` from now on, reading
+    /// them back through a bounded cache ([`crate::cold`]): what a server holding a large log
+    /// does to stay within its memory. Readers see the same records either way.
+    pub fn attach_cold(&mut self, store: Arc<dyn ColdStore>, tiering: Tiering) {
+        let cold = Arc::new(Cold::new(store, tiering));
+        self.observations.attach_cold(cold.clone());
+        self.incidents.attach_cold(cold);
+    }
+
+    /// Full chunks of observation records in the cold tier (none without [`State::attach_cold`]).
+    pub fn cold_chunks(&self) -> usize {
+        self.observations.items.cold_chunks()
+    }
+
+    /// Days of the link search's grids in the cold tier, summed over agreements and families.
+    pub fn cold_days(&self) -> usize {
+        self.incidents.cold_days()
     }
 
     /// Makes room for `additional` more observations (a snapshot's: [`crate::Snapshot::observations`]).

@@ -44,7 +44,7 @@ impl State {
             Some((_, incident)) => Ok(incident),
             None => {
                 let root = self.incidents.root_of(position);
-                let id = self.observations.id(root).unwrap_or("?");
+                let id = self.observations.id(root).unwrap_or(Cow::Borrowed("?"));
                 Err(invalid(
                     "/incident",
                     format!(

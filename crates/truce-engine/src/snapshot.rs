@@ -511,8 +511,8 @@ impl Capture {
                 let id = records.id(position).expect("a position below len()");
                 let names = &records.names;
                 w.observation(
-                    record,
-                    id,
+                    &record,
+                    &id,
                     names,
                     self.below_root[position],
                     self.started[position],

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
+use truce_engine::cold::ColdStore;
 use truce_engine::{Snapshot, State};
 use truce_log::checkpoint::open_checkpoint;
 use truce_log::merkle::{self, Frontier};
@@ -19,6 +20,7 @@ use truce_model::keys::VerifierKey;
 use truce_store::Store;
 
 use crate::blobs::BlobResolver;
+use crate::cold::ColdFile;
 use crate::datadir::DataDir;
 use crate::intake::{Intake, Submission};
 use crate::ledger::{Ledger, Published};
@@ -116,6 +118,7 @@ pub async fn replay(
     operator: VerifierKey,
     checkpoint_key: Option<(&str, &VerifierKey)>,
     snapshot: Option<&Snapshot>,
+    cold: Option<Arc<dyn ColdStore>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Replayed, ReplayError> {
     let total = store.size().await.map_err(ReplayError::Store)?;
@@ -124,6 +127,9 @@ pub async fn replay(
         None => Restoring::none(),
     };
     let mut replayer = Replayer::new(operator);
+    if let Some(cold) = cold {
+        replayer.attach_cold(cold);
+    }
     if let Some(s) = snapshot {
         // At most one observation per entry the store holds, whatever the header says.
         replayer.reserve_observations(s.observations().min(total) as usize);
@@ -402,6 +408,7 @@ async fn restart(
             operator.clone(),
             checkpoint_key,
             Some(&snapshot),
+            cold_file(dir),
             progress,
         )
         .await
@@ -415,7 +422,28 @@ async fn restart(
             }
         }
     }
-    replay(store.clone(), operator, checkpoint_key, None, progress).await
+    replay(
+        store.clone(),
+        operator,
+        checkpoint_key,
+        None,
+        cold_file(dir),
+        progress,
+    )
+    .await
+}
+
+/// A new file for the cold tier of the state being rebuilt ([`crate::cold`]); without one (a
+/// data directory that cannot take it), the state holds every record in memory.
+fn cold_file(dir: &DataDir) -> Option<Arc<dyn ColdStore>> {
+    match ColdFile::create_in(&dir.cold_path()) {
+        Ok(file) => Some(Arc::new(file)),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %dir.cold_path().display(),
+                "no cold tier: every observation record stays in memory");
+            None
+        }
+    }
 }
 
 impl AppState {
@@ -432,6 +460,8 @@ impl AppState {
         tracing::info!(
             size = replayed.state.size(),
             restored = replayed.restored,
+            cold_chunks = replayed.state.cold_chunks(),
+            cold_days = replayed.state.cold_days(),
             "state rebuilt from the log"
         );
         let hashes = Arc::new(replayed.hashes);
@@ -772,7 +802,7 @@ mod tests {
         let log_vkey = dir.log_key.verifier();
         let key = Some((dir.config.origin.as_str(), &log_vkey));
         let snapshot = Snapshot::decode(snapshot).unwrap();
-        let full = replay(store.clone(), operator.clone(), key, None, |_, _| {})
+        let full = replay(store.clone(), operator.clone(), key, None, None, |_, _| {})
             .await
             .unwrap();
         assert_eq!(full.restored, 0);
@@ -781,6 +811,7 @@ mod tests {
             operator.clone(),
             key,
             Some(&snapshot),
+            Some(Arc::new(truce_engine::cold::MemoryCold::default())),
             |_, _| {},
         )
         .await
@@ -795,7 +826,7 @@ mod tests {
         let state = app.read().unwrap().clone();
         let other = Snapshot::decode(Snapshot::encode(&state, [0; 32])).unwrap();
         drop(state);
-        match replay(store, operator, key, Some(&other), |_, _| {}).await {
+        match replay(store, operator, key, Some(&other), None, |_, _| {}).await {
             Err(ReplayError::Snapshot(problem)) => {
                 assert!(problem.contains("tree hash"), "{problem}")
             }

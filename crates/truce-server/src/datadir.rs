@@ -114,6 +114,11 @@ impl DataDir {
         self.root.join("truce.sqlite")
     }
 
+    /// The directory of the cold tier's file ([`crate::cold`]; unlinked while the server runs).
+    pub fn cold_path(&self) -> PathBuf {
+        self.root.join("cold")
+    }
+
     /// The directory of the derived state's snapshots ([`crate::snapshots`]).
     pub fn snapshots_path(&self) -> PathBuf {
         self.root.join("snapshots")

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod blobs;
+pub mod cold;
 pub mod cosignatures;
 pub mod datadir;
 pub mod intake;

@@ -149,6 +149,12 @@ impl Replayer {
         self.state.size()
     }
 
+    /// Keeps the records of all but the newest observations in `cold` ([`crate::cold`]).
+    pub fn attach_cold(&mut self, cold: std::sync::Arc<dyn truce_engine::cold::ColdStore>) {
+        self.state
+            .attach_cold(cold, truce_engine::cold::Tiering::default());
+    }
+
     /// Makes room for `additional` more observations (those a snapshot restores).
     pub fn reserve_observations(&mut self, additional: usize) {
         self.state.reserve_observations(additional);
@@ -557,7 +563,7 @@ mod tests {
         let open = truce_store_sqlite::SqliteStore::open;
         let good = Arc::new(open(&tmp.path().join("good.sqlite")).await.unwrap());
         store_leaves(&*good, &leaves).await;
-        let replayed = crate::app::replay(good, operator.clone(), None, None, |_, _| {})
+        let replayed = crate::app::replay(good, operator.clone(), None, None, None, |_, _| {})
             .await
             .unwrap();
         assert_eq!(replayed.state.digest().digest, expected);
@@ -565,7 +571,7 @@ mod tests {
         swap_signature(&mut leaves, 57, 56);
         let bad = Arc::new(open(&tmp.path().join("bad.sqlite")).await.unwrap());
         store_leaves(&*bad, &leaves).await;
-        let err = crate::app::replay(bad, operator, None, None, |_, _| {})
+        let err = crate::app::replay(bad, operator, None, None, None, |_, _| {})
             .await
             .err()
             .unwrap()

@@ -72,6 +72,8 @@ use truce_model::taxonomy::Family;
 
 use grid::{ChordMemo, Grid, Probe, chord};
 
+use crate::cold::Cold;
+
 use crate::outward::{down, up};
 
 /// Milliseconds per day (the boxes' time axis is in days).
@@ -181,7 +183,9 @@ impl Tiers {
             return;
         }
         if probe.level.is_some() {
+            self.grid.thaw_for(probe);
             self.grid.insert(probe, p, position, defer);
+            self.grid.settle(probe.from_ms.div_euclid(grid::BUCKET_MS));
             return;
         }
         let e = envelope(probe, p.radius_m, 0);
@@ -229,9 +233,24 @@ pub struct Components {
     /// Scratch list of the linked positions of one insertion.
     joined: Vec<u32>,
     chords: ChordMemo,
+    /// The cold tier old days of the grids go to, once attached.
+    cold: Option<Arc<Cold>>,
 }
 
 impl Components {
+    /// Sends the old days of every grid to `cold` from now on ([`grid`]'s `frozen` module).
+    pub(crate) fn attach_cold(&mut self, cold: Arc<Cold>) {
+        for t in &mut self.tiers {
+            t.grid.attach_cold(cold.clone());
+        }
+        self.cold = Some(cold);
+    }
+
+    /// Days of the grids in the cold tier, summed over every (agreement, family).
+    pub(crate) fn cold_days(&self) -> usize {
+        self.tiers.iter().map(|t| t.grid.frozen_buckets()).sum()
+    }
+
     /// Makes room for `additional` more observations.
     pub fn reserve(&mut self, additional: usize) {
         self.parent.reserve_exact(additional);
@@ -278,6 +297,7 @@ impl Components {
                     }
                 }
             }
+            tiers.grid.thaw_for(&probe);
             tiers.grid.query(&probe, |c| {
                 let exact = || {
                     let at = event_point(c.position);
@@ -351,7 +371,11 @@ impl Components {
         let next = self.tiers.len();
         let index = *self.keys.entry((agreement.clone(), family)).or_insert(next);
         if index == next {
-            self.tiers.push(Tiers::default());
+            let mut tiers = Tiers::default();
+            if let Some(cold) = &self.cold {
+                tiers.grid.attach_cold(cold.clone());
+            }
+            self.tiers.push(tiers);
         }
         self.last = Some((agreement.clone(), family, index));
         index

@@ -417,6 +417,16 @@ pub(crate) struct Incidents {
 }
 
 impl Incidents {
+    /// Days of the link search in the cold tier.
+    pub(crate) fn cold_days(&self) -> usize {
+        self.components.cold_days()
+    }
+
+    /// Sends the link search's old days to `cold` from now on.
+    pub(crate) fn attach_cold(&mut self, cold: std::sync::Arc<crate::cold::Cold>) {
+        self.components.attach_cold(cold);
+    }
+
     /// The aggregate of the single-report incident of `position` (an observation that joined no
     /// other).
     fn singleton(&self, position: u32, members: &impl Members) -> Incident {

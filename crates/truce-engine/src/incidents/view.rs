@@ -17,7 +17,7 @@ use crate::observation_record::ObservationRecord;
 #[non_exhaustive]
 pub struct IncidentView<'a> {
     /// The incident's id: its earliest member's payload id.
-    pub id: &'a str,
+    pub id: Cow<'a, str>,
     /// Log index of that member (the order of incident pages and their cursor).
     pub index: u64,
     pub status: IncidentStatus,
@@ -38,7 +38,7 @@ pub struct IncidentView<'a> {
     pub sources: Vec<&'a str>,
     /// The first ids that merges absorbed into this incident (they still name it), in log order,
     /// at most [`MEMBERS_SHOWN`].
-    pub absorbed: Vec<&'a str>,
+    pub absorbed: Vec<Cow<'a, str>>,
     /// Number of absorbed ids.
     pub absorbed_count: usize,
 }

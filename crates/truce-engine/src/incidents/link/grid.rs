@@ -80,9 +80,14 @@
 //! that [`super::Components`] keeps for every observation, about 84 bytes resident per
 //! observation of the fast tier.
 
+mod frozen;
+
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use truce_model::observation::EARTH_RADIUS_M;
+
+use crate::cold::{Blob, Cold};
 
 use super::table::{CellKey, CellTable};
 use super::{LinkParams, LinkPoint, down, up};
@@ -97,7 +102,7 @@ pub(super) const SIDE_PER_FOOTPRINT: f64 = 8.0;
 /// Largest `radius_m + cluster_m` of the fast tier, metres.
 pub(super) const SMALL_REACH_M: f64 = 10_000.0;
 /// Time bucket, ms; also the longest `window + cluster_minutes` of the fast tier.
-pub(super) const BUCKET_MS: i64 = 86_400_000;
+pub(in crate::incidents) const BUCKET_MS: i64 = 86_400_000;
 /// Cells (cubes × buckets) of a level's range looked up one by one before the occupied lists
 /// are consulted.
 const ENUMERATE_AT_MOST: u64 = 64;
@@ -303,6 +308,12 @@ pub(super) struct Grid {
     params: Vec<LinkParams>,
     /// Whether a deferred insertion left a cell out of order ([`Grid::flush`] sorts them).
     unsorted: bool,
+    /// The cold tier old days go to ([`frozen`]), once attached.
+    cold: Option<Arc<Cold>>,
+    /// Buckets in the cold tier, and where.
+    frozen: BTreeMap<i64, Blob>,
+    /// The newest bucket inserted into.
+    newest: Option<i64>,
 }
 
 /// The window a partner's must meet: `from_b ≤ hi` and `to_b ≥ lo`; and the longest span

@@ -155,6 +155,36 @@ impl<V: Default> CellTable<V> {
         }
     }
 
+    /// Keeps only the keys `keep` accepts, in a table sized for them (it shrinks as well as
+    /// grows: the grid sends whole days of cells to the cold tier).
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(CellKey) -> bool) {
+        let old = std::mem::take(&mut self.slots);
+        let kept: Vec<Slot<V>> = old
+            .into_iter()
+            .filter(|s| s.key != EMPTY && keep(s.key))
+            .collect();
+        self.len = kept.len();
+        if kept.is_empty() {
+            return;
+        }
+        // At least twice the keys, and room for one more before the next growth.
+        let size = (2 * kept.len() + 2).next_power_of_two().max(16);
+        self.slots = (0..size)
+            .map(|_| Slot {
+                key: EMPTY,
+                value: V::default(),
+            })
+            .collect();
+        let mask = size - 1;
+        for slot in kept {
+            let mut i = self.home(slot.key);
+            while self.slots[i].key != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+
     /// Every value, to change.
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.slots
@@ -205,5 +235,18 @@ mod tests {
         }
         assert!(t.get(key(5_000)).is_none());
         assert_eq!(t.values().count(), 5_000);
+
+        // Dropping a bucket keeps the others findable, and the table takes new keys after.
+        t.retain(|k| k.bucket != 0);
+        let kept = (0..5_000u64).filter(|i| i % 3 != 1).count();
+        assert_eq!(t.len(), kept);
+        for i in 0..5_000u64 {
+            let found = t.get(key(i)).is_some();
+            assert_eq!(found, i % 3 != 1, "key {i}");
+        }
+        assert!(t.get_or_default(key(1)).1, "a dropped key is new again");
+        t.retain(|_| false);
+        assert_eq!(t.len(), 0);
+        assert!(t.get(key(0)).is_none() && t.get_or_default(key(0)).1);
     }
 }

@@ -737,3 +737,93 @@ fn pairs_at_the_limit_are_decided_as_the_exact_check_decides() {
         "both sides of the limit are met: {linked} linked, {apart} apart"
     );
 }
+
+/// Components whose grids send days older than `hot_days` to a cold tier in memory.
+fn cold_recorded(hot_days: u32) -> Recorded {
+    use crate::cold::{Cold, MemoryCold, Tiering};
+    let tiering = Tiering {
+        hot_days,
+        ..Tiering::default()
+    };
+    let mut c = Recorded::default();
+    c.c.attach_cold(Arc::new(Cold::new(
+        Arc::new(MemoryCold::default()),
+        tiering,
+    )));
+    c
+}
+
+fn frozen_buckets(c: &Components) -> usize {
+    c.cold_days()
+}
+
+/// Old days leave memory as newer ones arrive; a late report reads its days back and links to
+/// what was cold, and both restore and insert see the days as they were.
+#[test]
+fn old_days_go_cold_and_a_late_report_links_to_them() {
+    let a: Arc<str> = Arc::from("a");
+    let mut c = cold_recorded(2);
+    let hour = 3_600_000;
+    c.insert(&a, Family::Fire, pt(48.0, 38.0, 100.0, T0, T0 + hour));
+    for day in 1..10 {
+        // Far from the first and from each other.
+        let lat = 48.0 + day as f64 * 0.5;
+        let from = T0 + day * DAY;
+        c.insert(&a, Family::Fire, pt(lat, 38.0, 100.0, from, from + hour));
+    }
+    assert_eq!(c.tier_sizes().0, 3, "only the newest days are resident");
+    assert_eq!(frozen_buckets(&c), 7);
+    // A report of day 0, near the first, arriving now.
+    let joined = c.insert(&a, Family::Fire, pt(48.001, 38.0, 100.0, T0, T0 + hour));
+    assert_eq!(joined, vec![0]);
+    assert_eq!(frozen_buckets(&c), 6, "day 0 is resident again");
+    // A restore into a cold day, then a report that links to it.
+    let n = c.len() as u32;
+    c.restore(
+        &a,
+        Family::Fire,
+        pt(48.5, 38.001, 100.0, T0 + DAY, T0 + DAY + hour),
+        n,
+    )
+    .unwrap();
+    c.flush();
+    let joined = c.insert(
+        &a,
+        Family::Fire,
+        pt(48.5, 38.002, 100.0, T0 + DAY, T0 + DAY + hour),
+    );
+    assert_eq!(joined, vec![1, n], "the day-1 report and the restored one");
+}
+
+/// Reports over three weeks, mostly in order of time with late ones among them.
+fn spread_item() -> impl Strategy<Value = (usize, Family, LinkPoint)> {
+    (item(), 0i64..21).prop_map(|((a, f, mut p), day)| {
+        p.from_ms += day * DAY;
+        p.to_ms += day * DAY;
+        (a, f, p)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// With old days in the cold tier, the components are still those of the reference, in
+    /// order of time or in any order.
+    #[test]
+    fn a_cold_grid_equals_brute_force(
+        mut items in prop::collection::vec(spread_item(), 0..150),
+        in_order in any::<bool>(),
+        hot_days in 0u32..3,
+    ) {
+        if in_order {
+            items.sort_by_key(|(_, _, p)| p.from_ms);
+        }
+        let agreements: Vec<Arc<str>> = vec![Arc::from("a"), Arc::from("b")];
+        let mut c = cold_recorded(hot_days);
+        for (agreement, family, p) in &items {
+            c.insert(&agreements[*agreement], *family, *p);
+        }
+        let roots: Vec<u32> = (0..items.len() as u32).map(|i| c.root(i)).collect();
+        prop_assert_eq!(roots, brute_force(&items));
+    }
+}
