@@ -1,13 +1,13 @@
 //! The cold tier: observation records that readers seldom touch, kept outside memory.
 //!
 //! Why: a server holding a large log keeps a fixed-size record of every observation
-//! ([`crate::observation_record`]), about 110 bytes with its id. At 10M observations that alone
+//! (`observation_record`), about 110 bytes with its id. At 10M observations that alone
 //! is over a gigabyte, four times what DESIGN §11 allows for the whole process. Yet what is read
 //! often is recent: new reports link to reports of the same hours, and pages of queries and
 //! incidents are mostly of the last days. Old records are read by position (an incident's
 //! members, a page of a query, the digest's walk), never changed, so they can live in a file.
 //!
-//! How: the state's records are chunks of [`crate::observation_record`]'s `CHUNK` positions. Once
+//! How: the state's records are chunks of `observation_record`'s `CHUNK` positions. Once
 //! more than [`Tiering::hot_chunks`] full chunks are resident, the oldest one is written to the
 //! [`ColdStore`] as blocks of [`BLOCK`] records (their fields in a fixed little-endian layout,
 //! then their ids' bytes) and dropped from memory. What stays resident per block is where it is

@@ -22,7 +22,7 @@
 //! |---|---|---|
 //! | record (`observation_record`) and its id | ~110, or 0.2 once cold | queries filter on it, views and the digest read it |
 //! | id table slot (position and 32 bits of the id's hash) | ~13 | decisions, disputes and incident ids name observations by id |
-//! | query lists and block summaries (`observation_query`) | ~17 | selective queries without a scan |
+//! | query lists, delta-coded, and block summaries (`observation_query`) | ~7 | selective queries without a scan |
 //! | union-find parent ([`incidents::link`]) | 4 | incidents are the components of the link graph |
 //! | grid cell entry and its share of the cell | ~76 | every later report may link to any earlier one; the link search reads only its cells |
 //! | share of incident aggregates (single-report incidents are built from the record) | ~20 | incident views and status |
@@ -44,6 +44,7 @@ mod observation_query;
 mod observation_record;
 mod observations;
 mod outward;
+mod positions;
 mod refusal;
 mod rulings;
 mod snapshot;

@@ -8,9 +8,9 @@
 //!
 //! Indexes, all maintained as observations are applied (no I/O, replay builds the same ones),
 //! all addressed by position in log order:
-//! - position lists (ascending) per event type, per affiliation, per cell of [`CELL_DEG`]
-//!   degrees of the event point, and per day of the window's start (windows longer than a day
-//!   in a list of their own);
+//! - position lists (ascending, delta-coded: [`crate::positions`]) per event type, per
+//!   affiliation, per cell of [`CELL_DEG`] degrees of the event point, and per day of the
+//!   window's start (windows longer than a day in a list of their own);
 //! - a summary per block of [`BLOCK`] consecutive records: the box of their event points (in
 //!   `f32`, each bound rounded outward), the earliest window start and latest window end, and
 //!   bit masks of their event types and affiliations.
@@ -25,8 +25,9 @@
 //!
 //! Why not an R-tree, as before: over (longitude, latitude, window) it answered a selective box
 //! in fewer steps, but it cost 60–70 bytes per observation (rstar keeps every leaf in a node
-//! enum as wide as an inner node); the lists cost 16 bytes and the summaries under one, and the
-//! state's memory per observation is what bounds the log a server can hold (DESIGN §11).
+//! enum as wide as an inner node); the lists cost about 6 bytes (16 as plain `u32`s, 21 with
+//! the spare capacity of growing vectors) and the summaries under one, and the state's memory
+//! per observation is what bounds the log a server can hold (DESIGN §11).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -35,6 +36,7 @@ use truce_model::taxonomy::EventType;
 
 use crate::observation_record::{Names, ObservationRecord, RecordLog, Records, Stored};
 use crate::outward::{down, up};
+use crate::positions::{PositionList, Tail};
 
 /// Records per block summary (small under test, so that the property tests cross many blocks).
 #[cfg(not(test))]
@@ -266,15 +268,15 @@ fn cell(lon: f64, lat: f64) -> Option<(i32, i32)> {
 pub(crate) struct ObservationIndex {
     /// One summary per [`BLOCK`] positions.
     blocks: Vec<Summary>,
-    by_type: BTreeMap<EventType, Vec<u32>>,
+    by_type: BTreeMap<EventType, PositionList>,
     /// By the affiliation's number in [`Names`].
-    by_affiliation: BTreeMap<u32, Vec<u32>>,
+    by_affiliation: BTreeMap<u32, PositionList>,
     /// By the [`CELL_DEG`] cell of the event point.
-    by_cell: HashMap<(i32, i32), Vec<u32>>,
+    by_cell: HashMap<(i32, i32), PositionList>,
     /// By the day of the window's start, for windows of at most a day.
-    by_day: BTreeMap<i64, Vec<u32>>,
+    by_day: BTreeMap<i64, PositionList>,
     /// Windows longer than a day (every time query looks at them).
-    long: Vec<u32>,
+    long: PositionList,
 }
 
 impl ObservationIndex {
@@ -376,12 +378,12 @@ impl ObservationIndex {
     /// narrows the candidates below a scan of the rest of the log: the type lists, the
     /// affiliation lists, the cells of the box or the days of the window, whichever hold the
     /// fewest positions. `None`: scan the blocks.
-    fn plan<'s>(&'s self, len: usize, q: &Resolved<'_>, start: u32) -> Option<Vec<&'s [u32]>> {
-        let tail = |list: &'s Vec<u32>| &list[list.partition_point(|&p| p < start)..];
-        let mut best: (usize, Option<Vec<&'s [u32]>>) = (len.saturating_sub(start as usize), None);
-        let mut consider = |lists: Option<Vec<&'s [u32]>>| {
+    fn plan<'s>(&'s self, len: usize, q: &Resolved<'_>, start: u32) -> Option<Vec<Tail<'s>>> {
+        let tail = |list: &'s PositionList| list.from(start);
+        let mut best: (usize, Option<Vec<Tail<'s>>>) = (len.saturating_sub(start as usize), None);
+        let mut consider = |lists: Option<Vec<Tail<'s>>>| {
             if let Some(lists) = lists {
-                let n: usize = lists.iter().map(|l| l.len()).sum();
+                let n: usize = lists.iter().map(Tail::remaining).sum();
                 if n < best.0 {
                     best = (n, Some(lists));
                 }
@@ -412,7 +414,7 @@ impl ObservationIndex {
 
     /// The lists of the occupied cells that meet box `b`, unless there are more than
     /// [`MAX_LISTS`].
-    fn cells(&self, b: BBox) -> Option<Vec<&Vec<u32>>> {
+    fn cells(&self, b: BBox) -> Option<Vec<&PositionList>> {
         let (x0, y0) = cell(b.min_lon, b.min_lat)?;
         let (x1, y1) = cell(b.max_lon, b.max_lat)?;
         // Division and floor are monotone: a point in the box has its cell in this range.
@@ -442,7 +444,7 @@ impl ObservationIndex {
 
     /// The lists of the days whose windows may meet `[from, to]` and the long windows, unless
     /// there are more than [`MAX_LISTS`].
-    fn days(&self, from: Option<i64>, to: Option<i64>) -> Option<Vec<&Vec<u32>>> {
+    fn days(&self, from: Option<i64>, to: Option<i64>) -> Option<Vec<&PositionList>> {
         // A window of at most a day that ends at or after `from` starts at or after
         // `from - DAY_MS`; one that starts at or before `to` starts on `to`'s day or earlier.
         let first = from.map_or(i64::MIN, |f| f.saturating_sub(DAY_MS).div_euclid(DAY_MS));
@@ -465,16 +467,16 @@ impl ObservationIndex {
 /// twice).
 struct Merge<'a> {
     heads: BinaryHeap<Reverse<(u32, usize)>>,
-    lists: Vec<&'a [u32]>,
+    lists: Vec<Tail<'a>>,
     last: Option<u32>,
 }
 
 impl<'a> Merge<'a> {
-    fn new(lists: Vec<&'a [u32]>) -> Merge<'a> {
+    fn new(lists: Vec<Tail<'a>>) -> Merge<'a> {
         let heads = lists
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| l.first().map(|&p| Reverse((p, i))))
+            .filter_map(|(i, l)| l.peek().map(|p| Reverse((p, i))))
             .collect();
         Merge {
             heads,
@@ -490,8 +492,8 @@ impl Iterator for Merge<'_> {
     fn next(&mut self) -> Option<u32> {
         loop {
             let Reverse((p, i)) = self.heads.pop()?;
-            self.lists[i] = &self.lists[i][1..];
-            if let Some(&q) = self.lists[i].first() {
+            self.lists[i].next();
+            if let Some(q) = self.lists[i].peek() {
                 self.heads.push(Reverse((q, i)));
             }
             if self.last != Some(p) {
