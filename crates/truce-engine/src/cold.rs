@@ -23,14 +23,18 @@
 //!   is append-only and offsets stay valid for every copy of the state that shares it.
 //! - Every block read is checked against the hash taken when it was written. A store that fails
 //!   to read, or returns other bytes, means the data directory was changed under the running
-//!   server or its disk failed: the state can no longer answer truthfully, so reading panics
-//!   ([`ColdFailure`]), which the server treats as a lost state (503 until a restart rebuilds it
-//!   from the log). The cold file is derived state, rewritten from the log at every start.
+//!   server or its disk failed: the state can no longer answer truthfully, so reading marks it
+//!   failed ([`crate::State::cold_failed`]) and panics ([`ColdFailure`]); the server treats that
+//!   as a lost state (503 until a restart rebuilds it from the log). The cold file is derived
+//!   state, rewritten from the log at every start.
+//! - A store that fails to *write* loses nothing: the chunk or day stays in memory and is tried
+//!   again later.
 //! - A reader sees the same record, id and order whether a chunk is resident or cold.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
@@ -165,6 +169,8 @@ pub(crate) struct Cold {
     store: Arc<dyn ColdStore>,
     pub(crate) tiering: Tiering,
     cache: Mutex<Cache>,
+    /// Set once a read failed ([`Cold::fail`]): the state is lost.
+    failed: AtomicBool,
 }
 
 /// Where some bytes written to the cold store are, and what they hash to.
@@ -188,6 +194,7 @@ impl Cold {
             store,
             tiering,
             cache: Mutex::new(Cache::default()),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -205,6 +212,19 @@ impl Cold {
             cold: self.clone(),
             blocks,
         })
+    }
+
+    /// Marks the state lost and panics: what was written cannot be read back (see the module
+    /// docs). A reader holding the state's lock for reading does not poison it, so the flag is
+    /// what tells the server ([`crate::State::cold_failed`]).
+    pub(crate) fn fail(&self, e: ColdFailure) -> ! {
+        self.failed.store(true, Ordering::SeqCst);
+        panic!("{e}")
+    }
+
+    /// Whether a read failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
     }
 
     /// Writes `bytes` to the store.
@@ -237,7 +257,7 @@ impl Cold {
         if let Some(block) = cached {
             return block;
         }
-        let block = Arc::new(self.read(b).unwrap_or_else(|e| panic!("{e}")));
+        let block = Arc::new(self.read(b).unwrap_or_else(|e| self.fail(e)));
         self.lock()
             .put(b.offset, block.clone(), self.tiering.cached_blocks);
         block
@@ -447,10 +467,38 @@ mod tests {
         log.cold().map_or(0, |c| c.lock().blocks.len())
     }
 
-    /// A cold block whose bytes changed after it was written is never read as records.
+    /// A store that takes no writes leaves every chunk resident, and the log reads as before.
     #[test]
-    #[should_panic(expected = "is not what was written")]
-    fn an_altered_cold_block_is_refused() {
+    fn a_store_that_fails_to_write_leaves_the_records_in_memory() {
+        #[derive(Debug)]
+        struct Full;
+        impl ColdStore for Full {
+            fn append(&self, _: &[u8]) -> io::Result<u64> {
+                Err(io::ErrorKind::StorageFull.into())
+            }
+            fn read_at(&self, _: u64, _: &mut [u8]) -> io::Result<()> {
+                unreachable!("nothing was written")
+            }
+        }
+        let resident = log_of(3 * CHUNK + 1);
+        let mut log = RecordLog::default();
+        let tiering = Tiering {
+            hot_chunks: 0,
+            ..Tiering::default()
+        };
+        log.attach_cold(Arc::new(Cold::new(Arc::new(Full), tiering)));
+        for r in resident.views() {
+            log.push(&r);
+        }
+        assert_eq!(log.cold_chunks(), 0);
+        assert!(log.views().eq(resident.views()));
+    }
+
+    /// A cold block whose bytes changed after it was written is never read as records: the read
+    /// marks the tier failed, then panics (a reader's panic poisons no lock, the flag is what the
+    /// server sees).
+    #[test]
+    fn an_altered_cold_block_is_refused_and_marks_the_tier_failed() {
         let mut log = RecordLog::default();
         let store = Arc::new(MemoryCold::default());
         let tiering = Tiering {
@@ -458,14 +506,21 @@ mod tests {
             cached_blocks: 1,
             ..Tiering::default()
         };
-        log.attach_cold(Arc::new(Cold::new(store.clone(), tiering)));
+        let cold = Arc::new(Cold::new(store.clone(), tiering));
+        log.attach_cold(cold.clone());
         for r in log_of(2 * CHUNK).views() {
             log.push(&r);
         }
         assert_eq!(log.cold_chunks(), 2);
+        assert!(log.get(0).is_some() && !cold.failed());
         store.corrupt(40);
-        // Position 0 is in the first block, which is not cached.
-        let _ = log.get(0);
+        // Position 0 is in the first block, which a read of another block evicted.
+        assert!(log.get(CHUNK).is_some());
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log.get(0)));
+        let message = read.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(message.contains("is not what was written"), "{message}");
+        assert!(cold.failed());
     }
 
     /// Blocks decode to what was encoded; bytes that are not a block decode to nothing.

@@ -16,28 +16,29 @@
 //! # Memory per observation
 //! Observations are nearly all of a large log, so what the state keeps of each one bounds the log
 //! a server can hold (DESIGN §11: 300 MB at 10M entries). Kept per observation, measured with
-//! heaptrack on a restarted server holding a 1M-entry log (bench/RESULTS.md):
+//! heaptrack on a restarted server (bench/RESULTS.md):
 //!
 //! | what | bytes | why it is resident |
 //! |---|---|---|
-//! | record (`observation_record`) and its id | ~110, or 0.2 once cold | queries filter on it, views and the digest read it |
-//! | id table slot (position and 32 bits of the id's hash) | ~13 | decisions, disputes and incident ids name observations by id |
+//! | record (`observation_record`) and its id | ~110, 0.2 once cold | queries filter on it, views and the digest read it |
+//! | id index (`ids`): position and 32 bits of the id's hash | ~9 | decisions, disputes and incident ids name observations by id |
 //! | query lists, delta-coded, and block summaries (`observation_query`) | ~7 | selective queries without a scan |
 //! | union-find parent ([`incidents::link`]) | 4 | incidents are the components of the link graph |
-//! | grid cell entry and its share of the cell | ~76 | every later report may link to any earlier one; the link search reads only its cells |
-//! | share of incident aggregates (single-report incidents are built from the record) | ~20 | incident views and status |
+//! | grid cell entry and its share of the cell | ~76, 0 once its day is cold | every later report may link to any earlier one; the link search reads only its cells |
+//! | share of incident aggregates (single-report incidents are built from the record) | ~12 | incident views and status |
 //!
 //! With a [`cold`] tier attached (the server attaches a file of its data directory), the records
-//! of all but the newest observations leave memory: their blocks are read back, checked against
-//! their hash, through a bounded cache. A record is the largest share and the one read least
-//! often once old. The payload itself (weapon, targets, direction, evidence, text) is never
-//! resident: readers take it from the log by index. The rest of the table is what the next
-//! steps toward DESIGN §11 move to the cold tier (docs/incidents.md, "Memory").
+//! of all but the newest observations and the link grid's old days leave memory; they are read
+//! back, checked against their hash, when a reader or a late report needs them. The payload
+//! itself (weapon, targets, direction, evidence, text) is never resident: readers take it from the
+//! log by index. What still grows with the log is the id index, the lists, the parents and the
+//! aggregates (docs/incidents.md, "Memory").
 
 mod admit;
 mod agreements;
 pub mod cold;
 mod digest;
+mod ids;
 pub mod incidents;
 mod keys;
 mod observation_query;

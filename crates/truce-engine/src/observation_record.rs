@@ -315,7 +315,6 @@ impl RecordLog {
     }
 
     /// The cold tier, if one is attached.
-    #[cfg(test)]
     pub(crate) fn cold(&self) -> Option<&Arc<Cold>> {
         self.cold.as_ref()
     }

@@ -22,7 +22,6 @@
 //! `index`.
 
 use std::borrow::Cow;
-use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
 use truce_model::entry::{FieldError, Role};
@@ -32,6 +31,7 @@ use truce_model::taxonomy::Family;
 use crate::State;
 use crate::agreements::{AgreementStatus, rfc3339};
 use crate::cold::{Cold, ColdStore, Tiering};
+use crate::ids::Ids;
 use crate::incidents::{LinkParams, LinkPoint, MemberFacts, Members, Place};
 use crate::keys::KeyRecord;
 use crate::observation_query::{ObservationIndex, ObservationPage, ObservationQuery};
@@ -49,53 +49,6 @@ pub(crate) struct Observations {
     index: ObservationIndex,
 }
 
-/// Positions by payload id: a table of positions hashed by the id they hold in the records
-/// (instead of a second copy of every id), each slot with 32 bits of its id's hash. The table
-/// grows and compares by those bits, and reads an id from the records only when they match: a
-/// record may be in the cold tier ([`crate::cold`]), and growing the table must not read ten
-/// million of them back. Hashed with `RandomState`: ids come from submitters, and a random key
-/// keeps a crafted set of them from colliding; nothing iterates the table, so its order never
-/// shows.
-#[derive(Debug, Clone, Default)]
-struct Ids {
-    /// (position, its id's fingerprint).
-    table: hashbrown::HashTable<(u32, u32)>,
-    hasher: std::hash::RandomState,
-}
-
-impl Ids {
-    /// The fingerprint of `id`: 32 bits of its keyed hash.
-    fn fingerprint(&self, id: &str) -> u32 {
-        (self.hasher.hash_one(id) >> 32) as u32
-    }
-
-    /// Files `position` under `id`, unless another position holds that id already.
-    fn insert(&mut self, id: &str, position: u32, items: &RecordLog) {
-        let fp = self.fingerprint(id);
-        let same = |&(p, f): &(u32, u32)| f == fp && items.has_id(p as usize, id);
-        let entry = self.table.entry(spread(fp), same, |&(_, f)| spread(f));
-        if let hashbrown::hash_table::Entry::Vacant(slot) = entry {
-            slot.insert((position, fp));
-        }
-    }
-
-    fn get(&self, id: &str, items: &RecordLog) -> Option<u32> {
-        let fp = self.fingerprint(id);
-        let same = |&(p, f): &(u32, u32)| f == fp && items.has_id(p as usize, id);
-        self.table.find(spread(fp), same).map(|&(p, _)| p)
-    }
-
-    fn reserve(&mut self, additional: usize) {
-        self.table.reserve(additional, |&(_, f)| spread(f));
-    }
-}
-
-/// The table's 64-bit hash of a fingerprint: its bits in both halves (the table takes its
-/// bucket from the low bits and a tag from the top seven).
-fn spread(fp: u32) -> u64 {
-    u64::from(fp) << 32 | u64::from(fp)
-}
-
 impl Observations {
     pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) {
         r.index = index;
@@ -106,14 +59,16 @@ impl Observations {
         self.items.push(&r);
         // Ids are unique across the log (the server refuses an id reused with other content);
         // should one repeat anyway, the first observation keeps the id.
-        self.by_id.insert(&r.id, position, &self.items);
+        let items = &self.items;
+        self.by_id
+            .insert(&r.id, position, |p| items.has_id(p as usize, &r.id));
         let stored = self.items.get(position as usize).expect("just pushed");
         self.index.insert(position, &stored);
     }
 
     /// The position (order among observations) of the observation with payload id `id`.
     pub(crate) fn position(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id, &self.items)
+        self.by_id.get(id, |p| self.items.has_id(p as usize, id))
     }
 
     /// The observation at `position`.
@@ -231,6 +186,13 @@ impl State {
         let cold = Arc::new(Cold::new(store, tiering));
         self.observations.attach_cold(cold.clone());
         self.incidents.attach_cold(cold);
+    }
+
+    /// Whether the cold tier failed to give back what was written to it (the data directory was
+    /// changed under the server, or its disk failed): the state must not be served or built on
+    /// any more ([`crate::cold`]).
+    pub fn cold_failed(&self) -> bool {
+        self.observations.items.cold().is_some_and(|c| c.failed())
     }
 
     /// Full chunks of observation records in the cold tier (none without [`State::attach_cold`]).

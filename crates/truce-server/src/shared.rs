@@ -11,7 +11,9 @@
 //!   request that needs the state answers `503` (`/healthz` included, so that a supervisor
 //!   restarts the server), the intake queues nothing more, the sequencer and the ticker stop.
 //!   Nothing is lost: the state is never stored, the next start rebuilds it from the log
-//!   ([`crate::app::replay`]), and an entry acknowledged before is in the log.
+//!   ([`crate::app::replay`]), and an entry acknowledged before is in the log. A state whose
+//!   cold tier failed a read ([`truce_engine::State::cold_failed`]: its file was changed under
+//!   the server, or the disk failed) is lost the same way, whichever thread read it.
 //! - [`Recovering`], for data that is valid at any point a writer may stop. The guard is taken
 //!   back with [`PoisonError::into_inner`]; each use says why its data qualifies.
 
@@ -48,17 +50,26 @@ impl SharedState {
 
     /// A read lock on the committed state.
     pub fn read(&self) -> Result<RwLockReadGuard<'_, State>, StateLost> {
-        self.0.read().map_err(|_| StateLost)
+        let state = self.0.read().map_err(|_| StateLost)?;
+        if state.cold_failed() {
+            return Err(StateLost);
+        }
+        Ok(state)
     }
 
     /// The write lock, for the sequencer alone: it applies committed batches.
     pub fn write(&self) -> Result<RwLockWriteGuard<'_, State>, StateLost> {
-        self.0.write().map_err(|_| StateLost)
+        let state = self.0.write().map_err(|_| StateLost)?;
+        if state.cold_failed() {
+            return Err(StateLost);
+        }
+        Ok(state)
     }
 
-    /// Whether the state was lost (a writer panicked).
+    /// Whether the state was lost (a writer panicked, or the cold tier failed to give back
+    /// what was written to it: [`truce_engine::State::cold_failed`]).
     pub fn is_lost(&self) -> bool {
-        self.0.is_poisoned()
+        self.0.is_poisoned() || self.read().is_err()
     }
 }
 

@@ -63,10 +63,11 @@ impl Grid {
         let buckets: Vec<i64> = self.frozen.range(lo..=hi).map(|(&b, _)| b).collect();
         for bucket in buckets {
             let blob = self.frozen.remove(&bucket).expect("listed just now");
-            let cold = self.cold.as_ref().expect("frozen buckets have a cold tier");
-            let bytes = cold.get(&blob).unwrap_or_else(|e| panic!("{e}"));
-            self.load(bucket, &bytes)
-                .unwrap_or_else(|| panic!("{}", ColdFailure::Undecodable("grid bucket")));
+            let cold = self.cold.clone().expect("frozen buckets have a cold tier");
+            let bytes = cold.get(&blob).unwrap_or_else(|e| cold.fail(e));
+            if self.load(bucket, &bytes).is_none() {
+                cold.fail(ColdFailure::Undecodable("grid bucket"));
+            }
         }
     }
 
