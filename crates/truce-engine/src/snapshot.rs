@@ -482,13 +482,82 @@ impl Capture {
 
     /// The snapshot's bytes (format above).
     pub fn encode(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_to(&mut out)
+            .expect("a vector takes every write");
+        out
+    }
+
+    /// Writes the snapshot (format above) to `out` as it is encoded: what stays in memory is the
+    /// index section (a byte or two per effect) and a buffer, not the whole snapshot (about 90
+    /// bytes per effect: hundreds of megabytes for a large log). The index section comes first
+    /// in the format, so the effects are walked twice: once for their log indexes, once to write
+    /// them.
+    pub fn encode_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        // A few bytes under test, so that every test's snapshot is written in many pieces.
+        const FLUSH_AT: usize = if cfg!(test) { 64 } else { 1 << 20 };
         let count = self.records.len() + self.rulings.len();
-        // About 90 bytes per effect at scale: one allocation instead of a doubling series.
+        let mut indexes = Vec::with_capacity(count * 2);
+        let mut next = 0;
+        self.each_effect(|e| {
+            let index = match e {
+                Next::Observation(_, r) => r.index,
+                Next::Ruling(f) => f.index(),
+            };
+            put_uint(&mut indexes, index - next);
+            next = index + 1;
+        });
+        let mut head = Vec::with_capacity(128);
+        head.extend_from_slice(MAGIC);
+        put_uint(&mut head, u64::from(DERIVATION));
+        put_uint(&mut head, self.size);
+        put_uint(&mut head, zigzag(self.last_time_ms));
+        head.extend_from_slice(&self.root);
+        put_uint(&mut head, count as u64);
+        put_uint(&mut head, self.records.len() as u64);
+        put_uint(&mut head, indexes.len() as u64);
+        out.write_all(&head)?;
+        out.write_all(&indexes)?;
+        drop(indexes);
         let mut w = Writer {
-            out: Vec::with_capacity(count * 96),
-            indexes: Vec::with_capacity(count * 2),
+            out: Vec::with_capacity(FLUSH_AT + 4096),
             ..Writer::default()
         };
+        let records = &self.records;
+        let mut failed = None;
+        self.each_effect(|e| {
+            if failed.is_some() {
+                return;
+            }
+            match e {
+                Next::Ruling(Filed::Decision(d)) => w.decision(d),
+                Next::Ruling(Filed::Dispute(d)) => w.dispute(d),
+                Next::Observation(position, record) => {
+                    let id = records.id(position).expect("a position below len()");
+                    w.observation(
+                        &record,
+                        &id,
+                        &records.names,
+                        self.below_root[position],
+                        self.started[position],
+                    );
+                }
+            }
+            // The index section was written already.
+            w.indexes.clear();
+            if w.out.len() >= FLUSH_AT {
+                failed = out.write_all(&w.out).err();
+                w.out.clear();
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => out.write_all(&w.out),
+        }
+    }
+
+    /// Calls `f` with every effect in log order: observations and rulings merged by log index.
+    fn each_effect(&self, mut f: impl FnMut(Next<'_>)) {
         let records = &self.records;
         let mut observations = (0..records.len())
             .map(|p| (p, records.get(p).expect("a position below len()")))
@@ -502,36 +571,20 @@ impl Capture {
                 (Some(_), None) => false,
             };
             if next_is_ruling {
-                match rulings.next().expect("peeked") {
-                    Filed::Decision(d) => w.decision(d),
-                    Filed::Dispute(d) => w.dispute(d),
-                }
+                f(Next::Ruling(rulings.next().expect("peeked")));
             } else {
                 let (position, record) = observations.next().expect("peeked");
-                let id = records.id(position).expect("a position below len()");
-                let names = &records.names;
-                w.observation(
-                    &record,
-                    &id,
-                    names,
-                    self.below_root[position],
-                    self.started[position],
-                );
+                f(Next::Observation(position, record));
             }
         }
-        let mut out = Vec::with_capacity(w.out.len() + w.indexes.len() + 128);
-        out.extend_from_slice(MAGIC);
-        put_uint(&mut out, u64::from(DERIVATION));
-        put_uint(&mut out, self.size);
-        put_uint(&mut out, zigzag(self.last_time_ms));
-        out.extend_from_slice(&self.root);
-        put_uint(&mut out, count as u64);
-        put_uint(&mut out, self.records.len() as u64);
-        put_uint(&mut out, w.indexes.len() as u64);
-        out.extend_from_slice(&w.indexes);
-        out.extend_from_slice(&w.out);
-        out
     }
+}
+
+/// One effect of a capture, as [`Capture::each_effect`] walks them.
+enum Next<'a> {
+    /// The observation at a position and its record.
+    Observation(usize, Stored),
+    Ruling(&'a Filed),
 }
 
 /// A ruling filed with some incident, copied for encoding.

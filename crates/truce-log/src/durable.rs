@@ -30,6 +30,15 @@ pub enum Access {
 /// something to recreate empty. On failure the old file is untouched and the temporary file is
 /// removed.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with(path, |f| f.write_all(bytes))
+}
+
+/// [`replace`] with the content written by `write` to the temporary file (a large file streamed
+/// out instead of held in memory whole). An error from `write` leaves the old file untouched.
+pub fn replace_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = parent(path);
     let name = path
         .file_name()
@@ -45,7 +54,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f)?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)

@@ -27,7 +27,8 @@ pub struct Config {
     #[serde(default = "default_tick")]
     pub tick_seconds: u64,
     /// Entries logged between two snapshots of the derived state, which make a restart decode
-    /// only the entries logged since (`0`: no snapshots; see [`crate::snapshots`]).
+    /// only the entries logged since (`0`: no snapshots; once an eighth of the log is more, an
+    /// eighth: see [`crate::snapshots`]).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
     /// Witnesses asked to cosign every checkpoint (`[[witnesses]] url = "http://…", vkey = "…"`).

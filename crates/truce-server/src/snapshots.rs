@@ -22,7 +22,7 @@
 //! log alone) stays the audit and `/v1/state`'s digest is what parties compare.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,9 +55,24 @@ pub struct Snapshots {
     writing: Arc<AtomicBool>,
 }
 
-/// The message a snapshot's signature covers.
-fn signed_message(snapshot: &[u8]) -> Vec<u8> {
-    signed_digest(&Sha256::digest(snapshot).into())
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The message a snapshot's signature covers, from the SHA-256 of its content.
@@ -79,10 +94,16 @@ impl Snapshots {
         }
     }
 
-    /// Whether a snapshot is due at log size `size`.
+    /// Whether a snapshot is due at log size `size`: `every` entries after the last one, or an
+    /// eighth of the log's size if that is more. A snapshot costs time and disk in proportion to
+    /// the log: at a fixed interval of 50,000 a 6.5M-entry log rewrote a 530 MB snapshot every
+    /// 7 s and took most of a core doing it. Spaced by an eighth, a log's snapshots add up to
+    /// about nine times its last one, and a restart after a crash (a graceful stop writes one)
+    /// admits at most an eighth of the log.
     pub fn due(&self, size: u64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
         self.every > 0
-            && size >= self.last.load(Ordering::Relaxed).saturating_add(self.every)
+            && size >= last.saturating_add(self.every.max(last / 8))
             && !self.writing.load(Ordering::Acquire)
     }
 
@@ -158,21 +179,18 @@ impl Snapshots {
         tracing::warn!("no snapshot at stop: the log kept growing");
     }
 
-    /// Encodes, signs and writes `captured` (blocking) and logs how long each step took;
-    /// whether the file is written. `when` says which snapshot it is (`periodic`, `stop`).
+    /// Encodes, signs and writes `captured` (blocking) and logs how long it took; whether the
+    /// file is written. `when` says which snapshot it is (`periodic`, `stop`).
     fn write_captured(&self, captured: Capture, capture_ms: u64, when: &str) -> bool {
         let size = captured.size();
         let started = std::time::Instant::now();
-        let bytes = captured.encode();
-        let encode_ms = started.elapsed().as_millis() as u64;
-        match self.write(size, &bytes) {
-            Ok(path) => {
+        match self.write_with(size, |out| captured.encode_to(out)) {
+            Ok((path, bytes)) => {
                 tracing::info!(
                     size,
-                    bytes = bytes.len(),
+                    bytes,
                     capture_ms,
-                    encode_ms,
-                    write_ms = started.elapsed().as_millis() as u64 - encode_ms,
+                    write_ms = started.elapsed().as_millis() as u64,
                     when,
                     path = %path.display(),
                     "snapshot written"
@@ -188,22 +206,43 @@ impl Snapshots {
 
     /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`].
     pub fn write(&self, size: u64, snapshot: &[u8]) -> io::Result<PathBuf> {
+        self.write_with(size, |out| out.write_all(snapshot))
+            .map(|(path, _)| path)
+    }
+
+    /// [`Snapshots::write`] of the snapshot `encode` writes, streamed to the file as it is
+    /// encoded and hashed on the way (a large log's snapshot is hundreds of megabytes: it is never
+    /// in memory whole); the path and the snapshot's length.
+    fn write_with(
+        &self,
+        size: u64,
+        encode: impl FnOnce(&mut HashingWriter<io::BufWriter<&mut fs::File>>) -> io::Result<()>,
+    ) -> io::Result<(PathBuf, u64)> {
         match fs::create_dir(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
             _ => {}
         }
-        let signature = self.key.sign(&signed_message(snapshot));
-        let mut file = Vec::with_capacity(snapshot.len() + SIGNATURE_LEN);
-        file.extend_from_slice(snapshot);
-        file.extend_from_slice(&signature);
         let path = self.dir.join(format!("{size:020}{SUFFIX}"));
-        truce_log::durable::replace(&path, &file)?;
+        let mut length = 0;
+        truce_log::durable::replace_with(&path, |file| {
+            let mut out = HashingWriter {
+                inner: io::BufWriter::with_capacity(1 << 20, file),
+                hash: Sha256::new(),
+                len: 0,
+            };
+            encode(&mut out)?;
+            let digest: [u8; 32] = out.hash.finalize().into();
+            let signature = self.key.sign(&signed_digest(&digest));
+            out.inner.write_all(&signature)?;
+            length = out.len;
+            out.inner.flush()
+        })?;
         for (_, old) in self.files()?.into_iter().rev().skip(KEEP) {
             if let Err(e) = fs::remove_file(&old) {
                 tracing::warn!(path = %old.display(), error = %e, "removing an old snapshot failed");
             }
         }
-        Ok(path)
+        Ok((path, length))
     }
 
     /// The snapshot files, by size ascending (names that are not snapshots are ignored).
@@ -559,7 +598,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_fall_due_every_n_entries() {
+    fn snapshots_fall_due_every_n_entries_or_an_eighth_of_the_log() {
         let tmp = tempfile::tempdir().unwrap();
         let s = snapshots(tmp.path(), 10);
         assert!(!s.due(9));
@@ -567,6 +606,10 @@ mod tests {
         s.loaded(10);
         assert!(!s.due(19));
         assert!(s.due(25));
+        // Past eight intervals, an eighth of the log.
+        s.loaded(800);
+        assert!(!s.due(899));
+        assert!(s.due(900));
         assert!(!snapshots(tmp.path(), 0).due(1_000_000), "0 turns them off");
     }
 }
