@@ -9,8 +9,9 @@
 //! Indexes, all maintained as observations are applied (no I/O, replay builds the same ones),
 //! all addressed by position in log order:
 //! - position lists (ascending, delta-coded: [`crate::positions`]) per event type, per
-//!   affiliation, per cell of [`CELL_DEG`] degrees of the event point, and per day of the
-//!   window's start (windows longer than a day in a list of their own);
+//!   affiliation, per cell of [`CELL_DEG`] degrees of the event point, and per hour (windows of
+//!   at most an hour) or day (at most a day) of the window's start (longer windows in a list of
+//!   their own);
 //! - a summary per block of [`BLOCK`] consecutive records: the box of their event points (in
 //!   `f32`, each bound rounded outward), the earliest window start and latest window end, and
 //!   bit masks of their event types and affiliations.
@@ -253,6 +254,9 @@ const MAX_LISTS: usize = 1_024;
 /// Milliseconds per day bucket of the time lists.
 const DAY_MS: i64 = 86_400_000;
 
+/// Milliseconds per hour bucket of the time lists.
+const HOUR_MS: i64 = 3_600_000;
+
 /// The cell of a point (`None` for a coordinate that is not finite: it lies in no box).
 fn cell(lon: f64, lat: f64) -> Option<(i32, i32)> {
     let (x, y) = ((lon / CELL_DEG).floor(), (lat / CELL_DEG).floor());
@@ -275,6 +279,10 @@ pub(crate) struct ObservationIndex {
     by_cell: HashMap<(i32, i32), PositionList>,
     /// By the day of the window's start, for windows of at most a day.
     by_day: BTreeMap<i64, PositionList>,
+    /// By the hour of the window's start, for windows of at most an hour (most reports: a time
+    /// query then reads the hours it reaches, not whole days; candidates are checked against
+    /// their records, which may be cold).
+    by_hour: BTreeMap<i64, PositionList>,
     /// Windows longer than a day (every time query looks at them).
     long: PositionList,
 }
@@ -296,7 +304,11 @@ impl ObservationIndex {
         if let Some(c) = cell(r.lon, r.lat) {
             self.by_cell.entry(c).or_default().push(position);
         }
-        if r.to_ms.saturating_sub(r.from_ms) <= DAY_MS {
+        let len = r.to_ms.saturating_sub(r.from_ms);
+        if len <= HOUR_MS {
+            let hour = r.from_ms.div_euclid(HOUR_MS);
+            self.by_hour.entry(hour).or_default().push(position);
+        } else if len <= DAY_MS {
             let day = r.from_ms.div_euclid(DAY_MS);
             self.by_day.entry(day).or_default().push(position);
         } else {
@@ -442,21 +454,23 @@ impl ObservationIndex {
         Some(lists)
     }
 
-    /// The lists of the days whose windows may meet `[from, to]` and the long windows, unless
-    /// there are more than [`MAX_LISTS`].
+    /// The lists of the hours and days whose windows may meet `[from, to]` and the long
+    /// windows, unless there are more than [`MAX_LISTS`].
     fn days(&self, from: Option<i64>, to: Option<i64>) -> Option<Vec<&PositionList>> {
-        // A window of at most a day that ends at or after `from` starts at or after
-        // `from - DAY_MS`; one that starts at or before `to` starts on `to`'s day or earlier.
-        let first = from.map_or(i64::MIN, |f| f.saturating_sub(DAY_MS).div_euclid(DAY_MS));
-        let last = to.map_or(i64::MAX, |t| t.div_euclid(DAY_MS));
-        if first > last {
-            return Some(vec![&self.long]);
-        }
         let mut lists = vec![&self.long];
-        for (_, list) in self.by_day.range(first..=last) {
-            lists.push(list);
-            if lists.len() > MAX_LISTS {
-                return None;
+        for (lists_by, span) in [(&self.by_day, DAY_MS), (&self.by_hour, HOUR_MS)] {
+            // A window of at most `span` that ends at or after `from` starts at or after
+            // `from - span`; one that starts at or before `to` starts in `to`'s bucket or earlier.
+            let first = from.map_or(i64::MIN, |f| f.saturating_sub(span).div_euclid(span));
+            let last = to.map_or(i64::MAX, |t| t.div_euclid(span));
+            if first > last {
+                continue;
+            }
+            for (_, list) in lists_by.range(first..=last) {
+                lists.push(list);
+                if lists.len() > MAX_LISTS {
+                    return None;
+                }
             }
         }
         Some(lists)
@@ -569,6 +583,9 @@ pub(crate) mod tests {
                 0..4usize,
                 0..3usize,
                 1..3u64,
+                // Minutes off the hour for the start, and a window of minutes instead (the
+                // lists by hour hold windows of at most an hour).
+                (0..60i64, prop::option::of(0..70i64)),
             ),
             0..120,
         )
@@ -576,9 +593,15 @@ pub(crate) mod tests {
             // Log indexes increase with gaps (other kinds of entries lie between observations).
             let mut index = 0;
             rows.into_iter()
-                .map(|(lon, lat, from, hours, t, a, gap)| {
+                .map(|(lon, lat, from, hours, t, a, gap, (off, minutes))| {
                     index += gap;
-                    record(index, lon, lat, from, hours, t, a)
+                    let mut r = record(index, lon, lat, from, hours, t, a);
+                    r.from_ms += off * 60_000;
+                    r.to_ms = match minutes {
+                        Some(m) => r.from_ms + m * 60_000,
+                        None => r.to_ms + off * 60_000,
+                    };
+                    r
                 })
                 .collect()
         })
