@@ -33,6 +33,7 @@ use truce_model::observation::EventPoint;
 
 use crate::State;
 use crate::incidents::{Incident, IncidentStatus};
+use crate::line_sort::LineSorter;
 
 /// A canonical JSON value: what the digest lines are made of. Strings are borrowed from the
 /// state where they can be, so that writing a million lines allocates little.
@@ -323,13 +324,10 @@ impl State {
         sec.finish()
     }
 
-    /// The incident lines, written one after another into buffers of [`LINES_CHUNK`] bytes and
-    /// sorted as byte ranges of them (a million incidents make a few hundred megabytes of lines:
-    /// a few hundred allocations, not a million, and none copied as a single buffer would be when
-    /// it grows).
+    /// The incident lines, sorted by their bytes in bounded memory when the state has a cold
+    /// tier ([`crate::line_sort`]: the lines name every member, about 130 bytes per observation).
     fn incidents_section(&self) -> String {
-        let mut chunks: Vec<Vec<u8>> = vec![Vec::with_capacity(LINES_CHUNK)];
-        let mut lines: Vec<(u32, u32, u32)> = Vec::new();
+        let mut sorter = LineSorter::new(self.observations.cold());
         let mut line = Vec::new();
         // From the aggregates, not from views: a view reads a page of member records and the
         // signers of every member, which no line needs.
@@ -340,26 +338,10 @@ impl State {
             let ids = ids.iter().map(|id| &**id).collect();
             incident_line(&i, status, location, ids).write(&mut line);
             line.push(b'\n');
-            let last = chunks.last().expect("at least one chunk");
-            if last.len() + line.len() > last.capacity() {
-                chunks.push(Vec::with_capacity(LINES_CHUNK.max(line.len())));
-            }
-            let at = |n: usize| u32::try_from(n).expect("chunks hold less than 4 GiB");
-            let c = at(chunks.len() - 1);
-            let chunk = chunks.last_mut().expect("at least one chunk");
-            let start = at(chunk.len());
-            chunk.extend_from_slice(&line);
-            lines.push((c, start, at(chunk.len())));
+            sorter.push(&line);
         }
-        let mut lines: Vec<&[u8]> = lines
-            .iter()
-            .map(|&(c, a, b)| &chunks[c as usize][a as usize..b as usize])
-            .collect();
-        sort_lines(&mut lines);
         let mut hash = Sha256::new();
-        for l in lines {
-            hash.update(l);
-        }
+        sorter.finish(|l| hash.update(l));
         hex::encode(hash.finalize())
     }
 
@@ -388,7 +370,7 @@ impl State {
 /// those are equal. The order is the same: the common prefix decides nothing, and a line that
 /// ends inside the eight bytes is padded with zeros, which sort before any byte a line can hold
 /// there (no line is a prefix of another, as each ends at its only newline).
-fn sort_lines(lines: &mut [&[u8]]) {
+pub(crate) fn sort_lines(lines: &mut [&[u8]]) {
     let Some(first) = lines.first() else {
         return;
     };
@@ -414,9 +396,6 @@ fn sort_lines(lines: &mut [&[u8]]) {
         *slot = l;
     }
 }
-
-/// Bytes per buffer of incident lines.
-const LINES_CHUNK: usize = 1 << 20;
 
 /// The digest line of `i`, whose members' ids are `members`, sorted.
 fn incident_line<'a>(

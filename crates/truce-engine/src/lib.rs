@@ -20,7 +20,7 @@
 //!
 //! | what | bytes | why it is resident |
 //! |---|---|---|
-//! | record (`observation_record`) and its id | ~110, 0.2 once cold | queries filter on it, views and the digest read it |
+//! | record (`observation_record`) and its id | ~110, 0.6 once cold | queries filter on it, views and the digest read it |
 //! | id index (`ids`): position and 32 bits of the id's hash | ~9 | decisions, disputes and incident ids name observations by id |
 //! | query lists, delta-coded, and block summaries (`observation_query`) | ~7 | selective queries without a scan |
 //! | union-find parent ([`incidents::link`]) | 4 | incidents are the components of the link graph |
@@ -41,6 +41,7 @@ mod digest;
 mod ids;
 pub mod incidents;
 mod keys;
+mod line_sort;
 mod observation_query;
 mod observation_record;
 mod observations;

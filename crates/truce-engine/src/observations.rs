@@ -109,6 +109,11 @@ impl Observations {
         self.index.reserve(additional);
     }
 
+    /// The cold tier, if one is attached.
+    pub(crate) fn cold(&self) -> Option<&Arc<Cold>> {
+        self.items.cold()
+    }
+
     /// See [`State::attach_cold`].
     pub(crate) fn attach_cold(&mut self, cold: Arc<Cold>) {
         self.items.attach_cold(cold);
@@ -192,7 +197,7 @@ impl State {
     /// changed under the server, or its disk failed): the state must not be served or built on
     /// any more ([`crate::cold`]).
     pub fn cold_failed(&self) -> bool {
-        self.observations.items.cold().is_some_and(|c| c.failed())
+        self.observations.cold().is_some_and(|c| c.failed())
     }
 
     /// Full chunks of observation records in the cold tier (none without [`State::attach_cold`]).
