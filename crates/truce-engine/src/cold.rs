@@ -63,6 +63,13 @@ pub trait ColdStore: Send + Sync + fmt::Debug {
     fn append(&self, bytes: &[u8]) -> io::Result<u64>;
     /// Fills `buf` with the bytes starting at `offset`.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// A new, empty store for data needed only for a while (the digest's sorted runs), whose
+    /// space is given back when the last reference to it is dropped; `None` if there is none to
+    /// be had (the caller then keeps that data in memory). The main store is append-only and
+    /// lives as long as the process: data written there is never reclaimed.
+    fn scratch(&self) -> Option<Arc<dyn ColdStore>> {
+        None
+    }
 }
 
 /// A [`ColdStore`] in memory (tests; a state that must not touch the disk).
@@ -90,6 +97,10 @@ impl MemoryCold {
 }
 
 impl ColdStore for MemoryCold {
+    fn scratch(&self) -> Option<Arc<dyn ColdStore>> {
+        Some(Arc::new(MemoryCold::default()))
+    }
+
     fn append(&self, bytes: &[u8]) -> io::Result<u64> {
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let at = all.len() as u64;
@@ -174,8 +185,8 @@ pub(crate) struct Cold {
     store: Arc<dyn ColdStore>,
     pub(crate) tiering: Tiering,
     cache: Mutex<Cache>,
-    /// Set once a read failed ([`Cold::fail`]): the state is lost.
-    failed: AtomicBool,
+    /// Set once a read failed ([`Cold::fail`]): the state is lost. Shared with scratch tiers.
+    failed: Arc<AtomicBool>,
 }
 
 /// Where some bytes written to the cold store are, and what they hash to.
@@ -203,7 +214,7 @@ impl Cold {
             store,
             tiering,
             cache: Mutex::new(Cache::default()),
-            failed: AtomicBool::new(false),
+            failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -241,6 +252,17 @@ impl Cold {
     /// Whether a read failed.
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
+    }
+
+    /// A tier over a scratch store ([`ColdStore::scratch`]) for data needed for a while: its
+    /// space is given back once it is dropped. A failed read there loses the state too.
+    pub(crate) fn scratch(&self) -> Option<Cold> {
+        Some(Cold {
+            store: self.store.scratch()?,
+            tiering: self.tiering,
+            cache: Mutex::new(Cache::default()),
+            failed: self.failed.clone(),
+        })
     }
 
     /// Writes `bytes` to the store.

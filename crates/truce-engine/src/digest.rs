@@ -324,10 +324,13 @@ impl State {
         sec.finish()
     }
 
-    /// The incident lines, sorted by their bytes in bounded memory when the state has a cold
-    /// tier ([`crate::line_sort`]: the lines name every member, about 130 bytes per observation).
+    /// The incident lines, sorted by their bytes in bounded memory when the state's cold tier
+    /// has scratch space ([`crate::line_sort`]: the lines name every member, about 130 bytes per
+    /// observation).
     fn incidents_section(&self) -> String {
-        let mut sorter = LineSorter::new(self.observations.cold());
+        // Runs go to a scratch store, dropped (and its space given back) at the end.
+        let scratch = self.observations.cold().and_then(|c| c.scratch());
+        let mut sorter = LineSorter::new(scratch.as_ref());
         let mut line = Vec::new();
         // From the aggregates, not from views: a view reads a page of member records and the
         // signers of every member, which no line needs.

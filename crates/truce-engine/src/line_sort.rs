@@ -6,10 +6,11 @@
 //! server resting at 750 MB to 2.1 GB). With a cold tier attached, lines are sorted in runs of
 //! [`RUN_BYTES`]; each run is written to the cold tier in pieces of about [`PIECE_BYTES`] (each
 //! checked by its hash when read back), and the runs are merged reading one piece of each at a
-//! time. Without a cold tier, or once the tier refuses a write, lines stay in memory and the
-//! result is the same: the order is byte order either way.
-
-use std::sync::Arc;
+//! time. The runs go to a scratch store of the tier ([`crate::cold::ColdStore::scratch`]),
+//! whose space is given back once the digest is computed: the tier's main store is append-only
+//! and a digest at every new log size would otherwise fill the disk. Without a scratch store, or
+//! once it refuses a write, lines stay in memory and the result is the same: the order is byte
+//! order either way.
 
 use crate::cold::{Blob, Cold};
 
@@ -24,7 +25,7 @@ const LINES_CHUNK: usize = 1 << 20;
 
 /// Collects lines (each ending with its only `\n`) and yields them sorted by their bytes.
 pub(crate) struct LineSorter<'c> {
-    cold: Option<&'c Arc<Cold>>,
+    cold: Option<&'c Cold>,
     chunks: Vec<Vec<u8>>,
     /// (chunk, start, end) of each line held in memory.
     lines: Vec<(u32, u32, u32)>,
@@ -36,7 +37,7 @@ pub(crate) struct LineSorter<'c> {
 }
 
 impl<'c> LineSorter<'c> {
-    pub(crate) fn new(cold: Option<&'c Arc<Cold>>) -> LineSorter<'c> {
+    pub(crate) fn new(cold: Option<&'c Cold>) -> LineSorter<'c> {
         LineSorter {
             cold,
             chunks: vec![Vec::with_capacity(LINES_CHUNK)],
@@ -214,6 +215,8 @@ impl<'a> Source<'a> {
 mod tests {
     use std::io;
 
+    use std::sync::Arc;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -238,7 +241,7 @@ mod tests {
     }
 
     fn sorted_through(lines: &[Vec<u8>], store: Option<Arc<dyn ColdStore>>) -> Vec<Vec<u8>> {
-        let cold = store.map(|s| Arc::new(Cold::new(s, Tiering::default())));
+        let cold = store.map(|s| Cold::new(s, Tiering::default()));
         let mut sorter = LineSorter::new(cold.as_ref());
         for l in lines {
             sorter.push(l);

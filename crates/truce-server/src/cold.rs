@@ -6,13 +6,15 @@
 //! restarts. It is unlinked as soon as it is open: it never outlives the process (a crash leaves
 //! nothing to clean up, and no other process finds it by name), and it lives on the data
 //! directory's disk, not in a `/tmp` that may be memory. The engine checks every block it reads
-//! against the hash it took when writing it.
+//! against the hash it took when writing it. Scratch files (the digest's sorted runs) are made
+//! the same way, and their space is given back when the engine drops them.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
-use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use truce_engine::cold::ColdStore;
 
@@ -22,13 +24,20 @@ pub struct ColdFile {
     file: File,
     /// Bytes written; appends take the lock, reads do not.
     len: Mutex<u64>,
+    /// The directory it was created in (scratch files go there too).
+    dir: PathBuf,
 }
 
+/// Files created by this process, for unique names.
+static CREATED: AtomicU64 = AtomicU64::new(0);
+
 impl ColdFile {
-    /// Creates the file in `dir` (created if missing) and unlinks it.
+    /// Creates the file in `dir` (created if missing) and unlinks it. Its space is given back
+    /// when it is dropped.
     pub fn create_in(dir: &Path) -> io::Result<ColdFile> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("records-{}.cold", std::process::id()));
+        let n = CREATED.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("cold-{}-{n}.tmp", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -40,11 +49,22 @@ impl ColdFile {
         Ok(ColdFile {
             file,
             len: Mutex::new(0),
+            dir: dir.to_path_buf(),
         })
     }
 }
 
 impl ColdStore for ColdFile {
+    fn scratch(&self) -> Option<Arc<dyn ColdStore>> {
+        match ColdFile::create_in(&self.dir) {
+            Ok(file) => Some(Arc::new(file)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no scratch file: the digest sorts in memory");
+                None
+            }
+        }
+    }
+
     fn append(&self, bytes: &[u8]) -> io::Result<u64> {
         // A failed write leaves the length where it was: the next append overwrites it.
         let mut len = self.len.lock().unwrap_or_else(PoisonError::into_inner);
