@@ -146,13 +146,15 @@ impl<'c> LineSorter<'c> {
 
 /// One sorted source of the merge.
 enum Source<'a> {
-    /// A run in the cold tier: its pieces, the next one to read, the piece read and where its
-    /// next line starts.
+    /// A run in the cold tier: its pieces, the next one to read, the piece read, and where its
+    /// next line starts and ends (found once per line: the merge asks every source for its line
+    /// at every step).
     Run {
         pieces: &'a [Blob],
         next: usize,
         buf: Vec<u8>,
         at: usize,
+        end: usize,
     },
     /// The lines still in memory, sorted, and the next one.
     Memory(Vec<&'a [u8]>, usize),
@@ -165,46 +167,47 @@ impl<'a> Source<'a> {
             next: 0,
             buf: Vec::new(),
             at: 0,
+            end: 0,
         };
         s.refill(cold);
         s
     }
 
-    /// Reads the next piece once the current one is used up.
+    /// Reads the next piece once the current one is used up, and finds where the next line
+    /// ends.
     fn refill(&mut self, cold: &Cold) {
         if let Source::Run {
             pieces,
             next,
             buf,
             at,
+            end,
         } = self
-            && *at >= buf.len()
-            && *next < pieces.len()
         {
-            *buf = cold.get(&pieces[*next]).unwrap_or_else(|e| cold.fail(e));
-            *next += 1;
-            *at = 0;
+            if *at >= buf.len() && *next < pieces.len() {
+                *buf = cold.get(&pieces[*next]).unwrap_or_else(|e| cold.fail(e));
+                *next += 1;
+                *at = 0;
+            }
+            let rest = &buf[(*at).min(buf.len())..];
+            *end = *at
+                + rest
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |n| n + 1);
         }
     }
 
     fn head(&self) -> Option<&[u8]> {
         match self {
-            Source::Run { buf, at, .. } => {
-                let rest = buf.get(*at..).filter(|r| !r.is_empty())?;
-                let end = rest
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(rest.len(), |n| n + 1);
-                Some(&rest[..end])
-            }
+            Source::Run { buf, at, end, .. } => buf.get(*at..*end).filter(|l| !l.is_empty()),
             Source::Memory(lines, i) => lines.get(*i).copied(),
         }
     }
 
     fn advance(&mut self, cold: &Cold) {
-        let len = self.head().map_or(0, <[u8]>::len);
         match self {
-            Source::Run { at, .. } => *at += len,
+            Source::Run { at, end, .. } => *at = *end,
             Source::Memory(_, i) => *i += 1,
         }
         self.refill(cold);
