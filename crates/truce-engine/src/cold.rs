@@ -162,11 +162,11 @@ pub enum ColdFailure {
 impl fmt::Display for ColdFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ColdFailure::Write(e) => write!(f, "writing a cold block of records: {e}"),
-            ColdFailure::Read(at, e) => write!(f, "reading the cold block at {at}: {e}"),
+            ColdFailure::Write(e) => write!(f, "writing to the cold tier: {e}"),
+            ColdFailure::Read(at, e) => write!(f, "reading the cold tier at {at}: {e}"),
             ColdFailure::Altered(at) => write!(
                 f,
-                "the cold block at {at} is not what was written (the data directory was changed \
+                "the cold tier's data at {at} is not what was written (the data directory was changed \
                  under the running server, or its disk failed)"
             ),
             ColdFailure::Undecodable(what) => {
@@ -189,12 +189,12 @@ pub(crate) struct Cold {
     failed: Arc<AtomicBool>,
 }
 
-/// Where some bytes written to the cold store are, and what they hash to.
+/// Where some bytes written to the cold store are, and what they hash to ([`short_hash`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Blob {
     offset: u64,
     len: u32,
-    hash: [u8; 32],
+    hash: [u8; 16],
 }
 
 /// A chunk whose records are in the cold store: its blocks were written together from `base`,
@@ -273,18 +273,24 @@ impl Cold {
         Ok(Blob {
             offset,
             len,
-            hash: Sha256::digest(bytes).into(),
+            hash: short_hash(bytes),
         })
     }
 
     /// The bytes `put` wrote as `b`, checked against their hash.
     pub(crate) fn get(&self, b: &Blob) -> Result<Vec<u8>, ColdFailure> {
-        let mut bytes = vec![0; b.len as usize];
+        self.fetch(b.offset, b.len as usize, &b.hash)
+    }
+
+    /// The `len` bytes at `offset`, checked against `hash`: the one way anything comes back from
+    /// the store.
+    fn fetch(&self, offset: u64, len: usize, hash: &[u8; 16]) -> Result<Vec<u8>, ColdFailure> {
+        let mut bytes = vec![0; len];
         self.store
-            .read_at(b.offset, &mut bytes)
-            .map_err(|e| ColdFailure::Read(b.offset, e))?;
-        if <[u8; 32]>::from(Sha256::digest(&bytes)) != b.hash {
-            return Err(ColdFailure::Altered(b.offset));
+            .read_at(offset, &mut bytes)
+            .map_err(|e| ColdFailure::Read(offset, e))?;
+        if short_hash(&bytes) != *hash {
+            return Err(ColdFailure::Altered(offset));
         }
         Ok(bytes)
     }
@@ -306,14 +312,8 @@ impl Cold {
     }
 
     fn read(&self, offset: u64, len: usize, hash: &[u8; 16]) -> Result<Chunk, ColdFailure> {
-        let mut bytes = vec![0; len];
-        self.store
-            .read_at(offset, &mut bytes)
-            .map_err(|e| ColdFailure::Read(offset, e))?;
-        if short_hash(&bytes) != *hash {
-            return Err(ColdFailure::Altered(offset));
-        }
-        decode_block(&bytes).ok_or(ColdFailure::Undecodable("record block"))
+        decode_block(&self.fetch(offset, len, hash)?)
+            .ok_or(ColdFailure::Undecodable("record block"))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -381,8 +381,8 @@ impl Cache {
     }
 }
 
-/// The first 16 bytes of the SHA-256 of `bytes`: a block's check (a record block is read back
-/// far more often than a day of the grid, and its check stays resident for every block).
+/// The first 16 bytes of the SHA-256 of `bytes`: the check of everything written to the store
+/// (it stays resident for every block of records, so half a hash, not a whole one).
 fn short_hash(bytes: &[u8]) -> [u8; 16] {
     let full: [u8; 32] = Sha256::digest(bytes).into();
     full[..16].try_into().expect("16 of 32 bytes")

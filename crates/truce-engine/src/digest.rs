@@ -297,10 +297,7 @@ impl State {
         let name = |n: u32| s(obs.name(n));
         for position in 0..obs.len() as u32 {
             let known = "a position below len()";
-            let (o, id) = (
-                obs.at(position).expect(known),
-                obs.id(position).expect(known),
-            );
+            let (o, id) = obs.at_with_id(position).expect(known);
             let root = self.incidents.root_of(position);
             let root_id = obs.id(root);
             let incident = root_id.as_deref().map_or(Canon::Null, s);
@@ -338,8 +335,7 @@ impl State {
             line.clear();
             let (status, location) = (self.incident_status(&i), self.incident_location(&i));
             let ids = self.member_ids(&i);
-            let ids = ids.iter().map(|id| &**id).collect();
-            incident_line(&i, status, location, ids).write(&mut line);
+            incident_line(&i, status, location, &ids).write(&mut line);
             line.push(b'\n');
             sorter.push(&line);
         }
@@ -405,7 +401,7 @@ fn incident_line<'a>(
     i: &'a Incident,
     status: IncidentStatus,
     location: EventPoint,
-    members: Vec<&'a str>,
+    members: &'a [Cow<'a, str>],
 ) -> Canon<'a> {
     let affiliations = i
         .affiliations
@@ -453,7 +449,10 @@ fn incident_line<'a>(
         ("from_ms", int(i.from_ms)),
         ("lat_e7", fixed(location.lat, 1e7)),
         ("lon_e7", fixed(location.lon, 1e7)),
-        ("members", Canon::List(members.into_iter().map(s).collect())),
+        (
+            "members",
+            Canon::List(members.iter().map(|m| s(m)).collect()),
+        ),
         ("radius_mm", fixed(location.radius_m, 1e3)),
         ("status", s(status.as_str())),
         ("to_ms", int(i.to_ms)),

@@ -229,8 +229,9 @@ pub(crate) struct RecordLog {
 }
 
 impl RecordLog {
-    /// Appends the record of `r`.
-    pub(crate) fn push(&mut self, r: &ObservationRecord) {
+    /// Appends the record of `r` and returns it as stored (it may already be cold: a caller
+    /// that needs it uses this copy rather than reading it back).
+    pub(crate) fn push(&mut self, r: &ObservationRecord) -> Stored {
         let mut s = Stored::of(r, &mut self.names);
         if self.open.records.capacity() == 0 {
             self.open.records.reserve_exact(CHUNK);
@@ -245,6 +246,7 @@ impl RecordLog {
             self.frozen.push(Frozen::Resident(Arc::new(full)));
             self.spill();
         }
+        s
     }
 
     /// Sends records to `cold` from now on: every full chunk but the newest
@@ -296,10 +298,7 @@ impl RecordLog {
 
     /// The payload id of the record at `position` (a copy only when it is cold).
     pub(crate) fn id(&self, position: usize) -> Option<Cow<'_, str>> {
-        Some(match self.chunk(position)? {
-            (Held::Here(chunk), at) => Cow::Borrowed(chunk.id(at)),
-            (Held::Block(block), at) => Cow::Owned(block.id(at).to_owned()),
-        })
+        self.get_with_id(position).map(|(_, id)| id)
     }
 
     /// Whether the record at `position` has the payload id `id`.
@@ -308,10 +307,13 @@ impl RecordLog {
             .is_some_and(|(chunk, at)| chunk.id(at) == id)
     }
 
-    /// The record at `position` and its id, read together (one block read when it is cold).
-    fn get_with_id(&self, position: usize) -> Option<(Stored, Arc<str>)> {
-        let (chunk, at) = self.chunk(position)?;
-        Some((*chunk.records.get(at)?, Arc::from(chunk.id(at))))
+    /// The record at `position` and its id, read together (one lookup when it is cold; the id
+    /// is a copy only then).
+    pub(crate) fn get_with_id(&self, position: usize) -> Option<(Stored, Cow<'_, str>)> {
+        Some(match self.chunk(position)? {
+            (Held::Here(chunk), at) => (*chunk.records.get(at)?, Cow::Borrowed(chunk.id(at))),
+            (Held::Block(block), at) => (*block.records.get(at)?, Cow::Owned(block.id(at).into())),
+        })
     }
 
     /// The cold tier, if one is attached.
@@ -339,7 +341,7 @@ impl RecordLog {
         let (s, id) = self.get_with_id(position)?;
         let name = |n: u32| self.names.name(n).clone();
         Some(ObservationRecord {
-            id,
+            id: Arc::from(id),
             index: s.index,
             time_ms: s.time_ms,
             signer: name(s.signer),

@@ -50,20 +50,21 @@ pub(crate) struct Observations {
 }
 
 impl Observations {
-    pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) {
+    /// Stores `r`, logged at `index` and `time_ms`, and returns its record as stored.
+    pub(crate) fn record(&mut self, mut r: ObservationRecord, index: u64, time_ms: i64) -> Stored {
         r.index = index;
         r.time_ms = time_ms;
         let position = self.items.len();
         // Positions are u32: four billion observations is beyond what one state holds in memory.
         let position = u32::try_from(position).expect("fewer than 2^32 observations");
-        self.items.push(&r);
+        let stored = self.items.push(&r);
         // Ids are unique across the log (the server refuses an id reused with other content);
         // should one repeat anyway, the first observation keeps the id.
         let items = &self.items;
         self.by_id
             .insert(&r.id, position, |p| items.has_id(p as usize, &r.id));
-        let stored = self.items.get(position as usize).expect("just pushed");
         self.index.insert(position, &stored);
+        stored
     }
 
     /// The position (order among observations) of the observation with payload id `id`.
@@ -79,6 +80,11 @@ impl Observations {
     /// The payload id of the observation at `position`.
     pub(crate) fn id(&self, position: u32) -> Option<Cow<'_, str>> {
         self.items.id(position as usize)
+    }
+
+    /// The observation at `position` and its payload id, read together.
+    pub(crate) fn at_with_id(&self, position: u32) -> Option<(Stored, Cow<'_, str>)> {
+        self.items.get_with_id(position as usize)
     }
 
     /// The name numbered `n` in the records.
@@ -242,13 +248,12 @@ impl State {
             .map_or(LinkParams::NONE, |v| {
                 LinkParams::of(&v.agreement.verification)
             });
-        self.observations.record(r, index, time_ms);
-        let position = self.observations.len() - 1;
-        debug_assert_eq!(self.incidents.positions(), position, "positions are shared");
-        let r = self
-            .observations
-            .at(position as u32)
-            .expect("just recorded");
+        let r = self.observations.record(r, index, time_ms);
+        debug_assert_eq!(
+            self.incidents.positions(),
+            self.observations.len() - 1,
+            "positions are shared"
+        );
         LinkPoint {
             lat: r.lat,
             lon: r.lon,

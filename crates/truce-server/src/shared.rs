@@ -69,7 +69,7 @@ impl SharedState {
     /// Whether the state was lost (a writer panicked, or the cold tier failed to give back
     /// what was written to it: [`truce_engine::State::cold_failed`]).
     pub fn is_lost(&self) -> bool {
-        self.0.is_poisoned() || self.read().is_err()
+        self.read().is_err()
     }
 }
 

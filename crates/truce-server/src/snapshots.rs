@@ -204,8 +204,10 @@ impl Snapshots {
         }
     }
 
-    /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`].
-    pub fn write(&self, size: u64, snapshot: &[u8]) -> io::Result<PathBuf> {
+    /// Signs and writes the snapshot of size `size`, then removes all but the newest [`KEEP`]
+    /// (tests: the server streams its snapshots, [`Snapshots::write_with`]).
+    #[cfg(test)]
+    pub(crate) fn write(&self, size: u64, snapshot: &[u8]) -> io::Result<PathBuf> {
         self.write_with(size, |out| out.write_all(snapshot))
             .map(|(path, _)| path)
     }

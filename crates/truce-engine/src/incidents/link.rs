@@ -177,13 +177,13 @@ struct Tiers {
 impl Tiers {
     /// Indexes the observation at `position` in its tier (neither, if its point is not finite);
     /// with `defer`, a wide-tier box waits for [`Tiers::flush`], and so does the order of the
-    /// grid cell it joins.
+    /// grid cell it joins. The grid's days the probe reaches must be resident: the caller thaws
+    /// them first (an insertion does before it asks for partners).
     fn add(&mut self, probe: &Probe, p: &LinkPoint, position: u32, defer: bool) {
         if !probe.is_finite() {
             return;
         }
         if probe.level.is_some() {
-            self.grid.thaw_for(probe);
             self.grid.insert(probe, p, position, defer);
             self.grid.settle(probe.from_ms.div_euclid(grid::BUCKET_MS));
             return;
@@ -348,6 +348,7 @@ impl Components {
         }
         let index = self.tiers_of(agreement, family);
         let probe = Probe::new(&p, &mut self.chords);
+        self.tiers[index].grid.thaw_for(&probe);
         self.tiers[index].add(&probe, &p, position, true);
         self.parent.push(root);
         Some(())
